@@ -1,0 +1,156 @@
+//! The `sharegrad` command line.
+//!
+//! ```text
+//! sharegrad check FILE                  resolve and summarise a model
+//! sharegrad eval FILE --data DATA.json  values and gradients as JSON
+//! ```
+//!
+//! Errors print `file:line:col` with a caret excerpt on stderr and exit 1;
+//! usage errors exit 2.
+
+mod data;
+
+use sharegrad_core::{diagnostics, Model};
+use std::process::ExitCode;
+
+/// The seed's two-layer example, derived when `derive` gets no file.
+const SEED_EXAMPLE: &str = include_str!("../../examples/seed.eq");
+
+const USAGE: &str = "usage:
+  sharegrad check FILE                   parse, resolve and summarise a model
+  sharegrad eval FILE --data DATA.json   print values and gradients as JSON
+  sharegrad --help
+
+FILE may be `-` for standard input.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("error: {msg}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Reported(text)) => {
+            eprint!("{text}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    /// Wrong command line.
+    Usage(String),
+    /// Already formatted problems with the input.
+    Reported(String),
+}
+
+/// A model file's name and text.
+struct Source {
+    name: String,
+    text: String,
+}
+
+fn read_source(path: Option<&str>) -> Result<Source, Failure> {
+    match path {
+        None => Ok(Source { name: "seed.eq (embedded)".into(), text: SEED_EXAMPLE.into() }),
+        Some("-") => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| Failure::Reported(format!("error: cannot read standard input: {e}\n")))?;
+            Ok(Source { name: "<stdin>".into(), text })
+        }
+        Some(p) => match std::fs::read(p) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => Ok(Source { name: p.into(), text }),
+                Err(e) => Err(Failure::Reported(format!(
+                    "error: `{p}` is not UTF-8 text (invalid byte at offset {})\n",
+                    e.utf8_error().valid_up_to()
+                ))),
+            },
+            Err(e) => Err(Failure::Reported(format!("error: cannot read `{p}`: {e}\n"))),
+        },
+    }
+}
+
+fn compile(src: &Source) -> Result<Model, Failure> {
+    sharegrad_core::compile(&src.text).map_err(|diags| {
+        let mut text = diagnostics::render(&src.name, &src.text, &diags);
+        let n = diags.len();
+        text.push_str(&format!("error: {n} problem{} in `{}`\n", if n == 1 { "" } else { "s" }, src.name));
+        Failure::Reported(text)
+    })
+}
+
+/// Splits `args` into positionals and `--flag value` options.
+struct Args {
+    positional: Vec<String>,
+    options: Vec<(String, Option<String>)>,
+}
+
+fn parse_args(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Args, Failure> {
+    let mut out = Args { positional: Vec::new(), options: Vec::new() };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a.starts_with('-') && a != "-" {
+            if with_value.contains(&a.as_str()) {
+                let v = it.next().ok_or_else(|| Failure::Usage(format!("`{a}` needs a value")))?;
+                out.options.push((a.clone(), Some(v.clone())));
+            } else if flags.contains(&a.as_str()) {
+                out.options.push((a.clone(), None));
+            } else {
+                return Err(Failure::Usage(format!("unknown option `{a}`")));
+            }
+        } else {
+            out.positional.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
+impl Args {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.options.iter().rev().find(|(n, _)| n == name).and_then(|(_, v)| v.as_deref())
+    }
+    fn one_file(&self, required: bool) -> Result<Option<&str>, Failure> {
+        match self.positional.as_slice() {
+            [] if required => Err(Failure::Usage("missing FILE".into())),
+            [] => Ok(None),
+            [f] => Ok(Some(f)),
+            [_, extra, ..] => Err(Failure::Usage(format!("unexpected argument `{extra}`"))),
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<(), Failure> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(Failure::Usage("missing command".into()));
+    };
+    match cmd.as_str() {
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        "check" => {
+            let a = parse_args(rest, &[], &[])?;
+            let src = read_source(a.one_file(true)?)?;
+            let model = compile(&src)?;
+            print!("{}", sharegrad_core::report::check_summary(&model));
+            Ok(())
+        }
+        "eval" => {
+            let a = parse_args(rest, &["--data"], &[])?;
+            let src = read_source(a.one_file(true)?)?;
+            let data_path = a.value("--data").ok_or_else(|| Failure::Usage("`eval` needs `--data DATA.json`".into()))?;
+            let model = compile(&src)?;
+            let text = std::fs::read_to_string(data_path)
+                .map_err(|e| Failure::Reported(format!("error: cannot read `{data_path}`: {e}\n")))?;
+            let data = data::parse_data(&text).map_err(|e| Failure::Reported(format!("error: {data_path}: {e}\n")))?;
+            let results = sharegrad_core::eval::evaluate(&model.program, &model.gradient, &data)
+                .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
+            println!("{}", data::results_to_json(&results));
+            Ok(())
+        }
+        other => Err(Failure::Usage(format!("unknown command `{other}`"))),
+    }
+}

@@ -1,0 +1,1058 @@
+//! Name resolution: from the syntax tree to a [`Program`].
+//!
+//! Decides what every letter is (tensor, size, index variable, function
+//! parameter), checks arity and affinity of index maps, infers the ranges of
+//! bare reductions (`\sum_a`) and of left-hand-side indices without written
+//! bounds ("valid" ranges, with floor division for strides), and hoists
+//! reductions in non-linear positions (`\tanh(\sum_a ...)`, softmax
+//! denominators) into auxiliary statements so each is computed once.
+//!
+//! Invariant: resolution never differentiates and never simplifies values;
+//! it reports every independent problem it finds, and never panics.
+
+use crate::diagnostics::Diagnostic;
+use crate::ir::*;
+use crate::poly::{Atom, Poly};
+use sharegrad_grammar::ast;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Resolves a parsed file. `src` is the text it was parsed from (for the
+/// statements' source excerpts).
+pub fn resolve(file: &ast::File, src: &str) -> Result<Program, Vec<Diagnostic>> {
+    let mut r = Resolver { src, ..Resolver::default() };
+    r.run(file);
+    if r.errors.is_empty() {
+        Ok(r.program())
+    } else {
+        r.errors.sort_by_key(|d| (d.span.start, d.span.end));
+        r.errors.dedup();
+        Err(r.errors)
+    }
+}
+
+#[derive(Default)]
+struct Resolver<'s> {
+    src: &'s str,
+    errors: Vec<Diagnostic>,
+    sizes: Vec<String>,
+    tensors: Vec<Tensor>,
+    statements: Vec<Statement>,
+    functions: BTreeMap<String, UserFn>,
+    fn_defs: BTreeMap<String, &'s ast::FnDef>,
+    /// Keys defined by an equation later in the file, with the line they are on.
+    later: BTreeMap<String, Span>,
+    aux_count: usize,
+    outputs: Vec<TensorId>,
+}
+
+/// What resolution of an expression may see.
+struct Scope<'a> {
+    /// Index variables bound here, outermost first.
+    vars: Vec<String>,
+    /// In a function body: the parameter.
+    param: Option<&'a str>,
+}
+
+impl<'s> Resolver<'s> {
+    fn err(&mut self, span: Span, msg: impl Into<String>) {
+        self.errors.push(Diagnostic::new(span, msg));
+    }
+
+    fn program(self) -> Program {
+        let outputs = self.outputs;
+        Program {
+            sizes: self.sizes,
+            tensors: self.tensors,
+            statements: self.statements,
+            functions: self.functions,
+            outputs,
+        }
+    }
+
+    fn run(&mut self, file: &'s ast::File) {
+        // Sizes first: every symbol in a bound or a reduction limit.
+        for item in &file.items {
+            match item {
+                ast::Item::Decl(d) => self.collect_bound_sizes(&d.bounds),
+                ast::Item::Equation(e) => {
+                    self.collect_bound_sizes(&e.bounds);
+                    self.collect_limit_sizes(&e.rhs);
+                }
+                _ => {}
+            }
+        }
+        for item in &file.items {
+            if let ast::Item::FnDef(f) = item {
+                if self.fn_defs.contains_key(&f.name.name) {
+                    self.err(f.name.span, format!("function `{}` is defined twice", f.name.name));
+                } else {
+                    self.fn_defs.insert(f.name.name.clone(), f);
+                }
+            }
+            if let ast::Item::Equation(e) = item {
+                self.later.entry(e.lhs.key()).or_insert(e.lhs.span);
+            }
+        }
+        let defs: Vec<&ast::FnDef> = self.fn_defs.values().copied().collect();
+        for f in defs {
+            self.function(f);
+        }
+        let mut outputs: Vec<&ast::Output> = Vec::new();
+        for item in &file.items {
+            match item {
+                ast::Item::Decl(d) => self.declaration(d),
+                ast::Item::Equation(e) => self.equation(e),
+                ast::Item::Output(o) => outputs.push(o),
+                ast::Item::FnDef(_) => {}
+            }
+        }
+        self.outputs = self.resolve_outputs(&outputs);
+    }
+
+    // --- sizes ---------------------------------------------------------
+
+    fn collect_bound_sizes(&mut self, bounds: &[ast::Bound]) {
+        for b in bounds {
+            for e in [&b.lo, &b.hi] {
+                self.collect_int_syms(e);
+            }
+        }
+    }
+
+    fn collect_int_syms(&mut self, e: &ast::IntExpr) {
+        match e {
+            ast::IntExpr::Num(..) => {}
+            ast::IntExpr::Sym(id) => {
+                if !self.sizes.contains(&id.name) {
+                    self.sizes.push(id.name.clone());
+                }
+            }
+            ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| self.collect_int_syms(t)),
+            ast::IntExpr::Product(fs, _) => fs.iter().for_each(|f| self.collect_int_syms(f)),
+            ast::IntExpr::Neg(a, _) => self.collect_int_syms(a),
+            ast::IntExpr::FloorDiv(a, b, _) | ast::IntExpr::CeilDiv(a, b, _) | ast::IntExpr::Div(a, b, _) => {
+                self.collect_int_syms(a);
+                self.collect_int_syms(b);
+            }
+        }
+    }
+
+    fn collect_limit_sizes(&mut self, e: &ast::Expr) {
+        visit_ast(e, &mut |x| {
+            if let ast::Expr::Reduce { binders, .. } = x {
+                for b in binders {
+                    for (lim, _) in b.lo.iter().chain(b.hi.iter()) {
+                        self.collect_int_syms(lim);
+                    }
+                }
+            }
+        });
+    }
+
+    fn is_size(&self, name: &str) -> bool {
+        self.sizes.iter().any(|s| s == name)
+    }
+
+    // --- declarations ----------------------------------------------------
+
+    fn plain_indices(&mut self, owner: &str, written: &[ast::IntExpr]) -> Option<Vec<(String, Span)>> {
+        let mut out: Vec<(String, Span)> = Vec::new();
+        let mut ok = true;
+        for ix in written {
+            match ix {
+                ast::IntExpr::Sym(id) if id.name.len() == 1 && id.name.chars().all(|c| c.is_ascii_lowercase()) => {
+                    if out.iter().any(|(n, _)| *n == id.name) {
+                        self.err(id.span, format!("index `{}` appears twice on `{owner}`", id.name));
+                        ok = false;
+                    } else {
+                        out.push((id.name.clone(), id.span));
+                    }
+                }
+                other => {
+                    self.err(
+                        other.span(),
+                        format!("the indices of `{owner}` must be distinct lower-case letters, like `{owner}_{{i,j}}`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    fn bounds_for(&mut self, owner: &str, vars: &[(String, Span)], bounds: &[ast::Bound], required: bool) -> Option<Vec<Range>> {
+        let mut ranges: Vec<Option<Range>> = vec![None; vars.len()];
+        let mut ok = true;
+        for b in bounds {
+            let Some(pos) = vars.iter().position(|(v, _)| *v == b.var.name) else {
+                self.err(b.var.span, format!("`{}` is not an index of `{owner}`", b.var.name));
+                ok = false;
+                continue;
+            };
+            if ranges[pos].is_some() {
+                self.err(b.span, format!("index `{}` has two bounds", b.var.name));
+                ok = false;
+                continue;
+            }
+            match self.bound_range(b) {
+                Some(r) => ranges[pos] = Some(r),
+                None => ok = false,
+            }
+        }
+        if !required && bounds.is_empty() {
+            return None;
+        }
+        for (i, (v, span)) in vars.iter().enumerate() {
+            if ranges[i].is_none() && ok {
+                let d = Diagnostic::new(*span, format!("index `{v}` of `{owner}` has no bound"))
+                    .note(format!("write a bound after the statement, like `, 0 \\le {v} < n`"));
+                self.errors.push(d);
+                ok = false;
+            }
+        }
+        if !ok {
+            return None;
+        }
+        Some(ranges.into_iter().flatten().collect())
+    }
+
+    fn bound_range(&mut self, b: &ast::Bound) -> Option<Range> {
+        let lo = self.size_expr(&b.lo)?;
+        let hi = self.size_expr(&b.hi)?;
+        let lo = if b.lo_rel == ast::Rel::Lt { lo.add_int(1) } else { lo };
+        let hi = if b.hi_rel == ast::Rel::Lt { hi.add_int(-1) } else { hi };
+        Some(Range { lo, hi })
+    }
+
+    /// An expression in sizes and integers only (bounds, limits).
+    fn size_expr(&mut self, e: &ast::IntExpr) -> Option<Poly> {
+        let scope = Scope { vars: Vec::new(), param: None };
+        self.int_expr(e, &scope, true)
+    }
+
+    fn declaration(&mut self, d: &ast::Decl) {
+        let key = d.name.key();
+        if self.is_size(&key) {
+            self.err(d.name.span, format!("`{key}` is a size (it appears in a bound) and cannot also be a tensor"));
+            return;
+        }
+        if let Some(t) = self.tensors.iter().find(|t| t.key == key) {
+            let (line, _) = crate::diagnostics::line_col(self.src, t.span.start);
+            self.err(d.name.span, format!("`{key}` is already declared on line {line}"));
+            return;
+        }
+        if self.fn_defs.contains_key(&key) {
+            self.err(d.name.span, format!("`{key}` is already a function"));
+            return;
+        }
+        let Some(vars) = self.plain_indices(&key, &d.indices) else { return };
+        let Some(dims) = self.bounds_for(&key, &vars, &d.bounds, true) else { return };
+        self.tensors.push(Tensor {
+            key,
+            letter: d.name.letter.clone(),
+            greek: d.name.greek,
+            label: d.name.label.clone(),
+            kind: TensorKind::Leaf(d.kind),
+            indices: vars.into_iter().map(|(v, _)| v).collect(),
+            dims,
+            auxiliary: false,
+            span: d.span,
+        });
+    }
+
+    // --- functions -------------------------------------------------------
+
+    fn function(&mut self, f: &ast::FnDef) {
+        let name = f.name.name.clone();
+        if f.params.len() != 1 {
+            self.err(
+                f.span,
+                format!("user function `{name}` must take exactly one argument, found {}", f.params.len()),
+            );
+            return;
+        }
+        let param = f.params[0].name.clone();
+        let scope = Scope { vars: Vec::new(), param: Some(&param) };
+        let Some(body) = self.expr(&f.body, &scope) else { return };
+        if let Some(span) = self.fn_cycle(&name, &f.body, &mut Vec::new()) {
+            self.err(span, format!("function `{name}` calls itself"));
+            return;
+        }
+        let derivative = crate::diff::derivative_wrt_param(&body).map(|d| crate::simplify::simplify(&d));
+        self.functions.insert(
+            name.clone(),
+            UserFn { name, param, body: Some(body), derivative, span: f.span },
+        );
+    }
+
+    fn fn_cycle(&self, root: &str, body: &ast::Expr, stack: &mut Vec<String>) -> Option<Span> {
+        let mut found = None;
+        visit_ast(body, &mut |x| {
+            if found.is_some() {
+                return;
+            }
+            if let ast::Expr::Call { callee: ast::Callee::User(id), callee_span, .. } = x {
+                if id.name == root {
+                    found = Some(*callee_span);
+                } else if !stack.contains(&id.name) {
+                    if let Some(def) = self.fn_defs.get(&id.name) {
+                        stack.push(id.name.clone());
+                        if self.fn_cycle(root, &def.body, stack).is_some() {
+                            found = Some(*callee_span);
+                        }
+                    }
+                }
+            }
+        });
+        found
+    }
+
+    // --- equations -------------------------------------------------------
+
+    fn equation(&mut self, e: &ast::Equation) {
+        let key = e.lhs.key();
+        if let Some(t) = self.tensors.iter().find(|t| t.key == key) {
+            let (line, _) = crate::diagnostics::line_col(self.src, t.span.start);
+            let msg = match t.kind {
+                TensorKind::Leaf(k) => format!(
+                    "cannot define `{key}`: it is declared as {} on line {line}",
+                    match k {
+                        DeclKind::Input => "an input",
+                        DeclKind::Param => "a param",
+                        DeclKind::Const => "a const",
+                    }
+                ),
+                TensorKind::Defined(_) => format!("`{key}` is already defined on line {line}"),
+            };
+            self.err(e.lhs.span, msg);
+            return;
+        }
+        if self.is_size(&key) {
+            self.err(e.lhs.span, format!("`{key}` is a size (it appears in a bound) and cannot also be a tensor"));
+            return;
+        }
+        if self.fn_defs.contains_key(&key) {
+            self.err(e.lhs.span, format!("`{key}` is already a function"));
+            return;
+        }
+        self.later.remove(&key);
+        let Some(vars) = self.plain_indices(&key, &e.lhs_indices) else { return };
+        let written = self.bounds_for(&key, &vars, &e.bounds, false);
+        if !e.bounds.is_empty() && written.is_none() {
+            return;
+        }
+        let scope = Scope { vars: vars.iter().map(|(v, _)| v.clone()).collect(), param: None };
+        let Some(rhs) = self.expr(&e.rhs, &scope) else { return };
+        let restated: Vec<Expr> = e.restated.iter().filter_map(|r| self.expr(r, &scope)).collect();
+        if restated.len() != e.restated.len() {
+            return;
+        }
+        let bounds_written = written.is_some();
+        let dims = match written {
+            Some(d) => d,
+            None => match self.infer_ranges(&key, &vars, &rhs) {
+                Some(d) => d,
+                None => return,
+            },
+        };
+        let id = self.tensors.len();
+        let stmt_index_placeholder = usize::MAX;
+        self.tensors.push(Tensor {
+            key: key.clone(),
+            letter: e.lhs.letter.clone(),
+            greek: e.lhs.greek,
+            label: e.lhs.label.clone(),
+            kind: TensorKind::Defined(stmt_index_placeholder),
+            indices: scope.vars.clone(),
+            dims: dims.clone(),
+            auxiliary: false,
+            span: e.lhs_span.join(e.span),
+        });
+        let scope_ranges: Vec<(String, Range)> = scope.vars.iter().cloned().zip(dims).collect();
+        let rhs = self.hoist(rhs, &scope_ranges, true);
+        let source = self.src.get(e.span.start..e.span.end).unwrap_or("").trim().to_string();
+        self.tensors[id].kind = TensorKind::Defined(self.statements.len());
+        self.statements.push(Statement {
+            lhs: id,
+            vars: scope.vars,
+            rhs,
+            bounds_written,
+            restated,
+            source,
+            span: e.span,
+        });
+    }
+
+    /// Replaces reductions in non-linear positions by reads of auxiliary
+    /// tensors, pushing their statements first. `scope` holds the variables
+    /// visible at `e` with their ranges, outermost first.
+    fn hoist(&mut self, e: Expr, scope: &[(String, Range)], linear: bool) -> Expr {
+        match e {
+            Expr::Reduce { op, var, range, body } => {
+                if !linear {
+                    let reduce = Expr::Reduce { op, var, range, body };
+                    return self.hoist_out(reduce, scope);
+                }
+                let mut inner = scope.to_vec();
+                inner.push((var.clone(), range.clone()));
+                // Inside a max body only a directly nested max stays inline:
+                // its argmax test re-evaluates the body.
+                let body_linear = match op {
+                    ReduceOp::Sum => true,
+                    ReduceOp::Max => matches!(*body, Expr::Reduce { op: ReduceOp::Max, .. }),
+                };
+                let body = match (op, *body) {
+                    (ReduceOp::Max, b @ Expr::Reduce { op: ReduceOp::Max, .. }) => self.hoist(b, &inner, true),
+                    (ReduceOp::Max, b) => self.hoist_all(b, &inner),
+                    (_, b) => self.hoist(b, &inner, body_linear),
+                };
+                Expr::Reduce { op, var, range, body: Box::new(body) }
+            }
+            Expr::Add(ts) => Expr::Add(ts.into_iter().map(|t| self.hoist(t, scope, linear)).collect()),
+            Expr::Neg(a) => Expr::Neg(Box::new(self.hoist(*a, scope, linear))),
+            Expr::Mul(fs) => {
+                let free: Vec<bool> = fs.iter().map(|f| !has_read(f)).collect();
+                let n_reading = free.iter().filter(|f| !**f).count();
+                Expr::Mul(
+                    fs.into_iter()
+                        .zip(free)
+                        .map(|(f, is_free)| {
+                            let alone = n_reading == 0 || (n_reading == 1 && !is_free);
+                            self.hoist(f, scope, linear && alone)
+                        })
+                        .collect(),
+                )
+            }
+            Expr::Div(a, b) => {
+                let num_linear = linear && !has_read(&b);
+                let a = self.hoist(*a, scope, num_linear);
+                let b = self.hoist(*b, scope, false);
+                Expr::Div(Box::new(a), Box::new(b))
+            }
+            Expr::Pow(a, p) => Expr::Pow(Box::new(self.hoist(*a, scope, false)), p),
+            Expr::Call(f, args) => Expr::Call(f, args.into_iter().map(|a| self.hoist(a, scope, false)).collect()),
+            other => other,
+        }
+    }
+
+    /// Hoists every reduction inside `e` (used inside a max's body).
+    fn hoist_all(&mut self, e: Expr, scope: &[(String, Range)]) -> Expr {
+        self.hoist(e, scope, false)
+    }
+
+    fn hoist_out(&mut self, reduce: Expr, scope: &[(String, Range)]) -> Expr {
+        let used = free_vars(&reduce);
+        let vars: Vec<(String, Range)> = scope.iter().filter(|(v, _)| used.contains(v)).cloned().collect();
+        // The reduction becomes the root of its own statement: linear there.
+        let rhs = self.hoist(reduce.clone(), &vars, true);
+        self.aux_count += 1;
+        let letter = match &reduce {
+            Expr::Reduce { op: ReduceOp::Max, .. } => "M",
+            _ => "S",
+        };
+        let label = format!("[{}]", self.aux_count);
+        let id = self.tensors.len();
+        self.tensors.push(Tensor {
+            key: format!("{letter}^{label}"),
+            letter: letter.to_string(),
+            greek: false,
+            label: Some(label),
+            kind: TensorKind::Defined(self.statements.len()),
+            indices: vars.iter().map(|(v, _)| v.clone()).collect(),
+            dims: vars.iter().map(|(_, r)| r.clone()).collect(),
+            auxiliary: true,
+            span: Span::default(),
+        });
+        self.statements.push(Statement {
+            lhs: id,
+            vars: vars.iter().map(|(v, _)| v.clone()).collect(),
+            rhs,
+            bounds_written: true,
+            restated: Vec::new(),
+            source: String::new(),
+            span: Span::default(),
+        });
+        Expr::Read(Read { tensor: id, slot: Slot::Value, index: vars.iter().map(|(v, _)| Poly::var(v)).collect() })
+    }
+
+    /// "Valid" ranges: each LHS index takes every value for which every read
+    /// is in range for every value of the reduction indices.
+    fn infer_ranges(&mut self, key: &str, vars: &[(String, Span)], rhs: &Expr) -> Option<Vec<Range>> {
+        let names: Vec<String> = vars.iter().map(|(v, _)| v.clone()).collect();
+        let mut lows: Vec<Vec<Poly>> = vec![Vec::new(); vars.len()];
+        let mut highs: Vec<Vec<Poly>> = vec![Vec::new(); vars.len()];
+        let mut problem: Option<String> = None;
+        let tensors = &self.tensors;
+        visit_reads(rhs, &mut Vec::new(), &mut |read, binders| {
+            let t = &tensors[read.tensor];
+            for (d, g) in read.index.iter().enumerate() {
+                let mentioned: Vec<usize> = (0..names.len()).filter(|&k| g.mentions(&names[k])).collect();
+                if mentioned.len() != 1 {
+                    continue;
+                }
+                let k = mentioned[0];
+                let Some((c, rest)) = g.linear_in(&names[k]) else { continue };
+                let Some(sign) = c.sign_assuming_positive_sizes() else {
+                    problem = Some(format!("the sign of the coefficient `{c}` of `{}` is unknown", names[k]));
+                    continue;
+                };
+                if sign == 0 {
+                    continue;
+                }
+                // Smallest and largest value of `rest` over the reduction box.
+                let (mut rmin, mut rmax) = (rest.clone(), rest.clone());
+                for (b, range) in binders.iter() {
+                    let Some((cb, _)) = rmin.linear_in(b) else { continue };
+                    if cb.is_zero() {
+                        continue;
+                    }
+                    let s = cb.sign_assuming_positive_sizes().unwrap_or(1);
+                    let (at_min, at_max) = if s > 0 { (&range.lo, &range.hi) } else { (&range.hi, &range.lo) };
+                    rmin = rmin.substitute(b, at_min);
+                    rmax = rmax.substitute(b, at_max);
+                }
+                if !rmin.vars().is_empty() || !rmax.vars().is_empty() {
+                    continue;
+                }
+                let dim = &t.dims[d];
+                let (c, lo_num, hi_num) = if sign > 0 {
+                    (c, dim.lo.sub(&rmin), dim.hi.sub(&rmax))
+                } else {
+                    (c.neg(), rmax.sub(&dim.lo), rmin.sub(&dim.hi))
+                };
+                if sign > 0 {
+                    lows[k].push(lo_num.ceil_div(&c));
+                    highs[k].push(hi_num.floor_div(&c));
+                } else {
+                    // -c*v + rest in [lo, hi]  =>  v in [ceil((rmax-hi)/c), floor((rmin-lo)/c)]
+                    lows[k].push(hi_num.ceil_div(&c));
+                    highs[k].push(lo_num.floor_div(&c));
+                }
+            }
+        });
+        if let Some(p) = problem {
+            self.err(vars.first().map_or(Span::default(), |v| v.1), p);
+            return None;
+        }
+        let mut dims = Vec::new();
+        for (k, (v, span)) in vars.iter().enumerate() {
+            if lows[k].is_empty() || highs[k].is_empty() {
+                let d = Diagnostic::new(*span, format!("cannot infer the range of `{v}` in `{key}`"))
+                    .note(format!("no read is indexed by `{v}` alone; write the bounds after the statement, like `, 0 \\le {v} < n`"));
+                self.errors.push(d);
+                return None;
+            }
+            let lo = lows[k].iter().skip(1).fold(lows[k][0].clone(), |a, b| a.max_of(b));
+            let hi = highs[k].iter().skip(1).fold(highs[k][0].clone(), |a, b| a.min_of(b));
+            dims.push(Range { lo, hi });
+        }
+        Some(dims)
+    }
+
+    // --- expressions -----------------------------------------------------
+
+    fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> Option<Expr> {
+        Some(match e {
+            ast::Expr::Num { value, .. } => Expr::Num(*value),
+            ast::Expr::Tensor { name, subscripts, span } => self.read(name, subscripts, *span, scope)?,
+            ast::Expr::Sum(ts, _) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (neg, t) in ts {
+                    match self.expr(t, scope) {
+                        Some(x) if *neg => out.push(Expr::Neg(Box::new(x))),
+                        Some(x) => out.push(x),
+                        None => ok = false,
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                Expr::Add(out)
+            }
+            ast::Expr::Product(fs, _) => {
+                let out: Vec<Option<Expr>> = fs.iter().map(|f| self.expr(f, scope)).collect();
+                Expr::Mul(out.into_iter().collect::<Option<Vec<_>>>()?)
+            }
+            ast::Expr::Div(a, b, _) => {
+                let a = self.expr(a, scope);
+                let b = self.expr(b, scope);
+                Expr::Div(Box::new(a?), Box::new(b?))
+            }
+            ast::Expr::Neg(a, _) => Expr::Neg(Box::new(self.expr(a, scope)?)),
+            ast::Expr::Pow(a, p, _) => {
+                let base = self.expr(a, scope);
+                let Some(exp) = const_value(p) else {
+                    self.err(p.span(), "an exponent must be a constant number, like `^{2}` or `^{1/2}`");
+                    return None;
+                };
+                Expr::Pow(Box::new(base?), exp)
+            }
+            ast::Expr::Call { callee, callee_span, args, span } => self.call(callee, *callee_span, args, *span, scope)?,
+            ast::Expr::Reduce { op, binders, body, .. } => self.reduce(*op, binders, body, scope)?,
+        })
+    }
+
+    fn call(&mut self, callee: &ast::Callee, cspan: Span, args: &[ast::Expr], span: Span, scope: &Scope) -> Option<Expr> {
+        let resolved: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a, scope)).collect();
+        match callee {
+            ast::Callee::Builtin(b) => {
+                let want = if *b == Builtin::Max { 2 } else { 1 };
+                if args.len() != want {
+                    self.err(
+                        span,
+                        format!(
+                            "`{}` takes {want} argument{}, found {}",
+                            builtin_name(*b),
+                            if want == 1 { "" } else { "s" },
+                            args.len()
+                        ),
+                    );
+                    return None;
+                }
+                Some(Expr::Call(Func::Builtin(*b), resolved.into_iter().collect::<Option<Vec<_>>>()?))
+            }
+            ast::Callee::User(id) => {
+                let name = &id.name;
+                let is_tensor = self.tensors.iter().any(|t| t.key == *name);
+                let is_fn = self.fn_defs.contains_key(name);
+                if is_tensor && !is_fn {
+                    // `a(b + c)`: a scalar times a group.
+                    if args.len() != 1 {
+                        self.err(span, format!("`{name}` is a tensor, not a function"));
+                        return None;
+                    }
+                    let head = self.read(
+                        &ast::TensorName { letter: name.clone(), greek: false, label: None, span: id.span },
+                        &[],
+                        id.span,
+                        scope,
+                    )?;
+                    let arg = resolved.into_iter().next().flatten()?;
+                    return Some(Expr::Mul(vec![head, arg]));
+                }
+                if scope.vars.contains(name) || self.is_size(name) || scope.param == Some(name.as_str()) {
+                    if args.len() == 1 {
+                        let head = if scope.param == Some(name.as_str()) {
+                            Expr::Param(name.clone())
+                        } else if scope.vars.contains(name) {
+                            Expr::Index(Poly::var(name))
+                        } else {
+                            Expr::Size(name.clone())
+                        };
+                        let arg = resolved.into_iter().next().flatten()?;
+                        return Some(Expr::Mul(vec![head, arg]));
+                    }
+                }
+                if args.len() != 1 {
+                    self.err(
+                        span,
+                        format!("user function `{name}` takes one argument, found {}", args.len()),
+                    );
+                    return None;
+                }
+                if !is_fn && !self.functions.contains_key(name) {
+                    self.functions.insert(
+                        name.clone(),
+                        UserFn { name: name.clone(), param: "z".into(), body: None, derivative: None, span: cspan },
+                    );
+                }
+                let arg = resolved.into_iter().next().flatten()?;
+                Some(Expr::Call(Func::User { name: name.clone(), prime: false }, vec![arg]))
+            }
+        }
+    }
+
+    fn read(&mut self, name: &ast::TensorName, subs: &[ast::IntExpr], span: Span, scope: &Scope) -> Option<Expr> {
+        let key = name.key();
+        if let Some(id) = self.tensors.iter().position(|t| t.key == key) {
+            let want = self.tensors[id].dims.len();
+            if subs.len() != want {
+                self.err(
+                    span,
+                    format!(
+                        "`{key}` has {want} ind{}, written with {}",
+                        if want == 1 { "ex" } else { "ices" },
+                        subs.len()
+                    ),
+                );
+                return None;
+            }
+            let mut index = Vec::new();
+            for s in subs {
+                let p = self.int_expr(s, scope, false)?;
+                if let Some(msg) = non_affine(&p, &scope.vars) {
+                    self.err(s.span(), msg);
+                    return None;
+                }
+                index.push(p);
+            }
+            return Some(Expr::Read(Read { tensor: id, slot: Slot::Value, index }));
+        }
+        if subs.is_empty() && name.label.is_none() {
+            if scope.param == Some(key.as_str()) {
+                return Some(Expr::Param(key));
+            }
+            if scope.vars.contains(&key) {
+                return Some(Expr::Index(Poly::var(&key)));
+            }
+            if self.is_size(&key) {
+                return Some(Expr::Size(key));
+            }
+        }
+        if scope.param.is_some() {
+            self.err(span, format!("a function body may only use its parameter, not `{key}`"));
+            return None;
+        }
+        if self.is_size(&key) {
+            self.err(span, format!("`{key}` is a size (it appears in a bound), not a tensor"));
+            return None;
+        }
+        if let Some(def) = self.later.get(&key) {
+            let (line, _) = crate::diagnostics::line_col(self.src, def.start);
+            self.err(span, format!("`{key}` is read before it is defined (on line {line})"));
+            return None;
+        }
+        let d = Diagnostic::new(name.span, format!("undeclared tensor `{key}`"))
+            .note(format!("declare it, like `input {key}_i, 0 \\le i < n`, or define it by an equation"));
+        self.errors.push(d);
+        None
+    }
+
+    fn reduce(&mut self, op: ReduceOp, binders: &[ast::Binder], body: &ast::Expr, scope: &Scope) -> Option<Expr> {
+        let mut inner = Scope { vars: scope.vars.clone(), param: scope.param };
+        for b in binders {
+            if inner.vars.contains(&b.var.name) {
+                self.err(b.var.span, format!("index `{}` is already bound here", b.var.name));
+                return None;
+            }
+            if self.is_size(&b.var.name) && b.var.name.chars().all(|c| !c.is_ascii_lowercase()) {
+                self.err(b.var.span, format!("`{}` is a size and cannot be a reduction index", b.var.name));
+                return None;
+            }
+            inner.vars.push(b.var.name.clone());
+        }
+        let mut e = self.expr(body, &inner)?;
+        for b in binders.iter().rev() {
+            let range = match (&b.lo, &b.hi) {
+                (Some((lo, lrel)), Some((hi, hrel))) => {
+                    let lo = self.limit(lo)?;
+                    let hi = self.limit(hi)?;
+                    Range {
+                        lo: if *lrel == ast::Rel::Lt { lo.add_int(1) } else { lo },
+                        hi: if *hrel == ast::Rel::Lt { hi.add_int(-1) } else { hi },
+                    }
+                }
+                (None, None) => self.infer_binder(&b.var, &e)?,
+                _ => {
+                    self.err(b.span, format!("give `{}` both limits, like `\\sum_{{{0}=0}}^{{K-1}}`, or none", b.var.name));
+                    return None;
+                }
+            };
+            e = Expr::Reduce { op, var: b.var.name.clone(), range, body: Box::new(e) };
+        }
+        Some(e)
+    }
+
+    fn limit(&mut self, e: &ast::IntExpr) -> Option<Poly> {
+        let p = self.size_expr(e)?;
+        Some(p)
+    }
+
+    /// `\sum_a`: the range of the tensor dimensions `a` indexes directly.
+    fn infer_binder(&mut self, var: &ast::Ident, body: &Expr) -> Option<Range> {
+        let mut found: Vec<(String, Range)> = Vec::new();
+        let tensors = &self.tensors;
+        visit_reads(body, &mut Vec::new(), &mut |read, binders| {
+            if binders.iter().any(|(b, _)| *b == var.name) {
+                return; // shadowed (cannot happen: rebinding is an error)
+            }
+            let t = &tensors[read.tensor];
+            for (d, g) in read.index.iter().enumerate() {
+                if *g == Poly::var(&var.name) {
+                    found.push((t.key.clone(), t.dims[d].clone()));
+                }
+            }
+        });
+        let Some((first_key, first)) = found.first().cloned() else {
+            let d = Diagnostic::new(var.span, format!("cannot infer the range of `{}`", var.name)).note(format!(
+                "`{0}` indexes no tensor dimension directly; write its limits, like `\\sum_{{{0}=0}}^{{K-1}}`",
+                var.name
+            ));
+            self.errors.push(d);
+            return None;
+        };
+        for (key, r) in &found[1..] {
+            if *r != first {
+                self.err(
+                    var.span,
+                    format!(
+                        "the range of `{v}` is ambiguous: {} \\le {v} \\le {} from `{first_key}` but {} \\le {v} \\le {} from `{key}`",
+                        first.lo,
+                        first.hi,
+                        r.lo,
+                        r.hi,
+                        v = var.name
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(first)
+    }
+
+    /// Integer expressions. In bounds and limits (`sizes_only`) every symbol
+    /// is a size; in subscripts a symbol is a bound index variable, or a size.
+    fn int_expr(&mut self, e: &ast::IntExpr, scope: &Scope, sizes_only: bool) -> Option<Poly> {
+        Some(match e {
+            ast::IntExpr::Num(n, _) => Poly::int(*n),
+            ast::IntExpr::Sym(id) => {
+                if !sizes_only && scope.vars.contains(&id.name) {
+                    Poly::var(&id.name)
+                } else if self.is_size(&id.name) || sizes_only {
+                    if self.tensors.iter().any(|t| t.key == id.name) {
+                        self.err(id.span, format!("`{}` is a tensor and cannot be used as a size", id.name));
+                        return None;
+                    }
+                    Poly::size(&id.name)
+                } else {
+                    let d = Diagnostic::new(id.span, format!("index `{}` is not bound", id.name)).note(format!(
+                        "put `{0}` on the left-hand side or sum over it (`\\sum_{0}`); a size must appear in some bound",
+                        id.name
+                    ));
+                    self.errors.push(d);
+                    return None;
+                }
+            }
+            ast::IntExpr::Sum(ts, _) => {
+                let mut acc = Poly::zero();
+                for (neg, t) in ts {
+                    let p = self.int_expr(t, scope, sizes_only)?;
+                    acc = if *neg { acc.sub(&p) } else { acc.add(&p) };
+                }
+                acc
+            }
+            ast::IntExpr::Product(fs, _) => {
+                // A letter multiplying an index variable is a coefficient: a size.
+                let has_var = fs.iter().any(|f| matches!(f, ast::IntExpr::Sym(id) if scope.vars.contains(&id.name)));
+                let mut acc = Poly::int(1);
+                for f in fs {
+                    let p = match f {
+                        ast::IntExpr::Sym(id)
+                            if has_var && !sizes_only && !scope.vars.contains(&id.name) && !self.is_size(&id.name) =>
+                        {
+                            self.sizes.push(id.name.clone());
+                            Poly::size(&id.name)
+                        }
+                        _ => self.int_expr(f, scope, sizes_only)?,
+                    };
+                    acc = acc.mul(&p);
+                }
+                acc
+            }
+            ast::IntExpr::Neg(a, _) => self.int_expr(a, scope, sizes_only)?.neg(),
+            ast::IntExpr::FloorDiv(a, b, _) | ast::IntExpr::CeilDiv(a, b, _) | ast::IntExpr::Div(a, b, _) => {
+                let p = self.int_expr(a, scope, sizes_only)?;
+                let q = self.int_expr(b, scope, sizes_only)?;
+                if !q.vars().is_empty() {
+                    self.err(b.span(), "cannot divide by an index variable");
+                    return None;
+                }
+                match (q.as_const(), e) {
+                    (Some(d), _) if d <= 0 => {
+                        self.err(b.span(), "a divisor must be a positive integer");
+                        return None;
+                    }
+                    (_, ast::IntExpr::FloorDiv(..)) => p.floor_div(&q),
+                    (_, ast::IntExpr::CeilDiv(..)) => p.ceil_div(&q),
+                    _ => {
+                        let exact = p.exact_div(&q);
+                        if exact.terms().any(|(m, _)| m.iter().any(|a| matches!(a, Atom::ExactDiv(..)))) {
+                            self.err(e.span(), "integer division must be written with `\\lfloor a/b \\rfloor` or `\\lceil a/b \\rceil`");
+                            return None;
+                        }
+                        exact
+                    }
+                }
+            }
+        })
+    }
+
+    fn resolve_outputs(&mut self, outs: &[&ast::Output]) -> Vec<TensorId> {
+        let mut ids = Vec::new();
+        for o in outs {
+            for n in &o.names {
+                let key = n.key();
+                match self.tensors.iter().position(|t| t.key == key) {
+                    Some(id) if self.tensors[id].is_leaf() => {
+                        self.err(n.span, format!("`{key}` is declared as a leaf; an output must be defined by an equation"))
+                    }
+                    Some(id) if !ids.contains(&id) => ids.push(id),
+                    Some(_) => {}
+                    None => self.err(n.span, format!("output `{key}` is not defined")),
+                }
+            }
+        }
+        if outs.is_empty() {
+            // The defined tensors that nothing reads.
+            let mut read: BTreeSet<TensorId> = BTreeSet::new();
+            for s in &self.statements {
+                visit_reads(&s.rhs, &mut Vec::new(), &mut |r, _| {
+                    read.insert(r.tensor);
+                });
+            }
+            for (id, t) in self.tensors.iter().enumerate() {
+                if !t.is_leaf() && !t.auxiliary && !read.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        ids
+    }
+}
+
+
+/// Calls `f` on every node of a syntax tree, parents first.
+fn visit_ast<'a>(e: &'a ast::Expr, f: &mut dyn FnMut(&'a ast::Expr)) {
+    f(e);
+    match e {
+        ast::Expr::Num { .. } | ast::Expr::Tensor { .. } => {}
+        ast::Expr::Sum(ts, _) => ts.iter().for_each(|(_, t)| visit_ast(t, f)),
+        ast::Expr::Product(fs, _) => fs.iter().for_each(|x| visit_ast(x, f)),
+        ast::Expr::Div(a, b, _) | ast::Expr::Pow(a, b, _) => {
+            visit_ast(a, f);
+            visit_ast(b, f);
+        }
+        ast::Expr::Neg(a, _) => visit_ast(a, f),
+        ast::Expr::Call { args, .. } => args.iter().for_each(|x| visit_ast(x, f)),
+        ast::Expr::Reduce { body, .. } => visit_ast(body, f),
+    }
+}
+
+/// Calls `f` on every read with the reductions enclosing it (outermost
+/// first), including reads inside argmax tests.
+pub fn visit_reads(e: &Expr, binders: &mut Vec<(String, Range)>, f: &mut dyn FnMut(&Read, &[(String, Range)])) {
+    match e {
+        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) => {}
+        Expr::Read(r) => f(r, binders),
+        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| visit_reads(x, binders, f)),
+        Expr::Neg(a) | Expr::Pow(a, _) => visit_reads(a, binders, f),
+        Expr::Div(a, b) => {
+            visit_reads(a, binders, f);
+            visit_reads(b, binders, f);
+        }
+        Expr::Reduce { var, range, body, .. } => {
+            binders.push((var.clone(), range.clone()));
+            visit_reads(body, binders, f);
+            binders.pop();
+        }
+        Expr::Indicator(p) => match &**p {
+            Pred::Gt(a, b) | Pred::Ge(a, b) => {
+                visit_reads(a, binders, f);
+                visit_reads(b, binders, f);
+            }
+            Pred::FirstArgMax { binders: bs, body, .. } => {
+                let n = binders.len();
+                binders.extend(bs.iter().cloned());
+                visit_reads(body, binders, f);
+                binders.truncate(n);
+            }
+        },
+    }
+}
+
+/// True when the expression reads any tensor.
+pub fn has_read(e: &Expr) -> bool {
+    let mut any = false;
+    visit_reads(e, &mut Vec::new(), &mut |_, _| any = true);
+    any
+}
+
+/// Index variables used in `e` and not bound inside it.
+pub fn free_vars(e: &Expr) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    collect_free(e, &mut Vec::new(), &mut out);
+    out
+}
+
+fn collect_free(e: &Expr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
+    let add = |p: &Poly, bound: &Vec<String>, out: &mut BTreeSet<String>| {
+        for v in p.vars() {
+            if !bound.contains(&v) {
+                out.insert(v);
+            }
+        }
+    };
+    match e {
+        Expr::Num(_) | Expr::Size(_) | Expr::Param(_) => {}
+        Expr::Index(p) => add(p, bound, out),
+        Expr::Read(r) => r.index.iter().for_each(|p| add(p, bound, out)),
+        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| collect_free(x, bound, out)),
+        Expr::Neg(a) | Expr::Pow(a, _) => collect_free(a, bound, out),
+        Expr::Div(a, b) => {
+            collect_free(a, bound, out);
+            collect_free(b, bound, out);
+        }
+        Expr::Reduce { var, body, .. } => {
+            bound.push(var.clone());
+            collect_free(body, bound, out);
+            bound.pop();
+        }
+        Expr::Indicator(p) => match &**p {
+            Pred::Gt(a, b) | Pred::Ge(a, b) => {
+                collect_free(a, bound, out);
+                collect_free(b, bound, out);
+            }
+            Pred::FirstArgMax { binders, body, at } => {
+                at.iter().for_each(|p| add(p, bound, out));
+                let n = bound.len();
+                bound.extend(binders.iter().map(|(v, _)| v.clone()));
+                collect_free(body, bound, out);
+                bound.truncate(n);
+            }
+        },
+    }
+}
+
+/// Why an index expression is not affine in the index variables, if it is not.
+fn non_affine(p: &Poly, vars: &[String]) -> Option<String> {
+    for v in vars {
+        match p.linear_in(v) {
+            None => return Some(format!("index expression `{p}` is not affine in `{v}`")),
+            Some((c, _)) if !c.vars().is_empty() => {
+                return Some(format!("index expression `{p}` multiplies index variables; it must be affine"))
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of a constant exponent (`2`, `-1`, `1/2`, `\frac{1}{2}`).
+fn const_value(e: &ast::Expr) -> Option<f64> {
+    match e {
+        ast::Expr::Num { value, .. } => Some(*value),
+        ast::Expr::Neg(a, _) => Some(-const_value(a)?),
+        ast::Expr::Div(a, b, _) => Some(const_value(a)? / const_value(b)?),
+        ast::Expr::Product(fs, _) => fs.iter().map(const_value).try_fold(1.0, |acc, x| Some(acc * x?)),
+        ast::Expr::Sum(ts, _) => ts.iter().try_fold(0.0, |acc, (neg, t)| {
+            let v = const_value(t)?;
+            Some(if *neg { acc - v } else { acc + v })
+        }),
+        _ => None,
+    }
+}
+
+/// The command a built-in is written with.
+pub fn builtin_name(b: Builtin) -> &'static str {
+    match b {
+        Builtin::Exp => "\\exp",
+        Builtin::Log => "\\log",
+        Builtin::Tanh => "\\tanh",
+        Builtin::Sigma => "\\sigma",
+        Builtin::Sqrt => "\\sqrt",
+        Builtin::Relu => "\\operatorname{relu}",
+        Builtin::Softplus => "\\operatorname{softplus}",
+        Builtin::Max => "\\max",
+    }
+}

@@ -1,0 +1,224 @@
+//! The equation language of sharegrad: a pest grammar and the syntax tree
+//! it builds.
+//!
+//! [`parse`] turns the text of an `.eq` file (or a macro string) into an
+//! [`ast::File`] and a list of [`ast::SyntaxError`]s, each with a byte range.
+//! It never panics and reports every independent error at once: a file is
+//! split into statements (one per line, or separated by `;`), and each
+//! statement is parsed on its own.
+//!
+//! ```
+//! use sharegrad_grammar::{ast, parse};
+//!
+//! let (file, errors) = parse(
+//!     "param w_a, 0 \\le a \\le 3\n\
+//!      x^2_i = \\sum_{a=1}^{3} w_a y^1_{i+a-1}",
+//! );
+//! assert!(errors.is_empty());
+//! let ast::Item::Equation(eq) = &file.items[1] else { panic!() };
+//! assert_eq!(eq.lhs.key(), "x^2");
+//! assert!(matches!(eq.rhs, ast::Expr::Reduce { op: ast::ReduceOp::Sum, .. }));
+//! ```
+//!
+//! Pest stays inside this crate: nothing in the public API mentions it.
+
+#![warn(missing_docs)]
+
+pub mod ast;
+mod build;
+mod split;
+
+use ast::{File, Span, SyntaxError};
+use pest::Parser as _;
+
+pub use build::MAX_AST_DEPTH;
+pub use split::MAX_NESTING;
+
+mod parser {
+    #![allow(missing_docs)]
+    #[derive(pest_derive::Parser)]
+    #[grammar = "equations.pest"]
+    pub(crate) struct EqParser;
+}
+
+use parser::{EqParser, Rule};
+
+/// Parses a whole file. Statements with a syntax error are left out of
+/// [`File::items`]; the errors come back in file order, offsets relative to
+/// `src`.
+pub fn parse(src: &str) -> (File, Vec<SyntaxError>) {
+    let text = split::blank_comments(src);
+    let mut errors = Vec::new();
+    let mut items = Vec::new();
+    for stmt in split::split(&text, &mut errors) {
+        if let Some(item) = parse_statement(&text, stmt, &mut errors) {
+            items.push(item);
+        }
+    }
+    errors.sort_by_key(|e| (e.span.start, e.span.end));
+    (File { items }, errors)
+}
+
+/// Parses the statement at `range` of the comment-free `text`.
+fn parse_statement(text: &str, range: Span, errors: &mut Vec<SyntaxError>) -> Option<ast::Item> {
+    let stmt = &text[range.start..range.end];
+    let base = range.start;
+    if let Some(e) = split::check_nesting(stmt, base) {
+        errors.push(e);
+        return None;
+    }
+    let before = errors.len();
+    split::check_commands(stmt, base, errors);
+    if errors.len() > before {
+        return None;
+    }
+    let pairs = match EqParser::parse(Rule::statement_file, stmt) {
+        Ok(pairs) => pairs,
+        Err(e) => {
+            errors.push(convert_error(&e, stmt, base));
+            return None;
+        }
+    };
+    let file = pairs.into_iter().next()?;
+    match (build::Builder { base }).statement(file) {
+        Ok(item) => Some(item),
+        Err(e) => {
+            errors.push(e);
+            None
+        }
+    }
+}
+
+/// The range of the token at `pos` in `stmt`: a backslash command, one
+/// character, or nothing at the end.
+fn token_at(stmt: &str, pos: usize) -> (usize, usize) {
+    let mut pos = pos.min(stmt.len());
+    while !stmt.is_char_boundary(pos) {
+        pos -= 1;
+    }
+    if pos == stmt.len() {
+        return (pos, pos);
+    }
+    if stmt.as_bytes()[pos] == b'\\' {
+        return (pos, split::command_end(stmt, pos));
+    }
+    let len = stmt[pos..].chars().next().map_or(0, char::len_utf8);
+    (pos, pos + len)
+}
+
+/// What a rule means to a user, in the words of an error message.
+fn describe(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
+        eq => "`=`",
+        comma => "`,`",
+        rparen => "`)`",
+        rbrack => "`]`",
+        lbrace => "`{`",
+        rbrace => "`}`",
+        rfloor => "`\\rfloor`",
+        rceil => "`\\rceil`",
+        rel | le | lt => "`<` or `\\le`",
+        expr | term | product | factor | number | sigma_call | sigma_tensor | call | call_nb
+        | max_call | user_call | frac | group | tensor | bare_arg | brace_arg | reduce => {
+            "an expression"
+        }
+        frac_arg => "a `{`-group",
+        paren_args => "`(`",
+        int_expr | int_term | int_lit | floor | ceil | int_group | int_frac | int_frac_arg => {
+            "an index expression"
+        }
+        ident | latin => "a letter",
+        greek | tensor_name | lhs => "a tensor name",
+        sub_body => "a subscript",
+        label_body | pow_body | limit_body | simple_power => "a superscript",
+        label_text | label_char => "a label",
+        binders | binder | binder_range | binder_eq => "a reduction variable",
+        sub_limits => "`_`",
+        sup_limit => "`^`",
+        bound => "a bound like `0 \\le i < n`",
+        op_word => "`relu` or `softplus`",
+        env_name => "`aligned`",
+        end_env => "`\\end{aligned}`",
+        statement_file | decl_kw | output_kw | decl | output | fndef | equation => "a statement",
+        _ => return None,
+    })
+}
+
+/// Turns a pest error into one message in the user's terms.
+fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> SyntaxError {
+    let pos = match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    };
+    let (s, t) = token_at(stmt, pos);
+    let span = Span::new(base + s, base + t);
+    let found = if s == t {
+        "the end of the statement".to_owned()
+    } else {
+        format!("`{}`", &stmt[s..t])
+    };
+    let message = match &e.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            let ends = positives.iter().any(|r| {
+                matches!(
+                    r,
+                    Rule::EOI
+                        | Rule::close_paren_math
+                        | Rule::close_bracket_math
+                        | Rule::close_dollar
+                        | Rule::close_dollars
+                )
+            });
+            let mut wanted: Vec<&str> = Vec::new();
+            for r in positives {
+                if let Some(d) = describe(*r) {
+                    if !wanted.contains(&d) {
+                        wanted.push(d);
+                    }
+                }
+            }
+            // A continuation is implied by the wider category.
+            if wanted.contains(&"an index expression") {
+                wanted.retain(|w| *w != "a letter");
+            }
+            if wanted.contains(&"an expression") {
+                wanted.retain(|w| !matches!(*w, "a tensor name" | "a letter" | "`_`" | "`^`"));
+            }
+            if wanted.contains(&"an expression") || wanted.contains(&"an index expression") {
+                wanted.retain(|w| *w != "`{`");
+            }
+            if wanted.contains(&"a statement") {
+                "expected a statement: `input`, `param`, `const`, `output`, \
+                 `h(z) = ...` or `x_i = ...`"
+                    .to_owned()
+            } else if ends || wanted.is_empty() {
+                format!("unexpected {found}")
+            } else {
+                // Punctuation first, then categories.
+                wanted.sort_by_key(|w| !w.starts_with('`'));
+                format!("expected {}", join_or(&wanted))
+            }
+        }
+        pest::error::ErrorVariant::CustomError { message } => {
+            if message.contains("limit") {
+                format!("expression nested too deeply (more than {MAX_NESTING} levels)")
+            } else {
+                message.to_lowercase()
+            }
+        }
+    };
+    SyntaxError { span, message }
+}
+
+/// `a`, `a or b`, `a, b or c`.
+fn join_or(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,303 @@
+//! Everything that happens before pest runs: comments, splitting a file into
+//! statements, the bracket-nesting limit, and unknown backslash commands.
+//!
+//! All of it is a single left-to-right scan over bytes, so it cannot
+//! overflow the stack, and every range it returns starts and ends on an
+//! ASCII byte, hence on a `char` boundary.
+
+use crate::ast::{Span, SyntaxError};
+
+/// Brackets deeper than this are rejected before pest sees the statement:
+/// pest parses brackets recursively.
+pub const MAX_NESTING: usize = 200;
+
+/// `src` with every `%` comment replaced by spaces, byte for byte, so that
+/// offsets stay valid. `\%` is not a comment.
+pub(crate) fn blank_comments(src: &str) -> String {
+    let mut bytes = src.as_bytes().to_vec();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'%' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    bytes[i] = b' ';
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    // Whole characters between an ASCII `%` and an ASCII newline were
+    // replaced, so this cannot fail; fall back to the source just in case.
+    String::from_utf8(bytes).unwrap_or_else(|_| src.to_owned())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Open {
+    Paren,
+    Brack,
+    Brace,
+    MathParen,
+    MathBrack,
+    Env,
+}
+
+impl Open {
+    fn name(self) -> &'static str {
+        match self {
+            Open::Paren => "(",
+            Open::Brack => "[",
+            Open::Brace => "{",
+            Open::MathParen => "\\(",
+            Open::MathBrack => "\\[",
+            Open::Env => "\\begin",
+        }
+    }
+}
+
+/// The name of the backslash command starting at `i` (which holds `\`):
+/// its letters, or the one character after the backslash. Returns the end
+/// of the command (exclusive).
+pub(crate) fn command_end(text: &str, i: usize) -> usize {
+    let b = text.as_bytes();
+    let mut j = i + 1;
+    if j < b.len() && b[j].is_ascii_alphabetic() {
+        while j < b.len() && b[j].is_ascii_alphabetic() {
+            j += 1;
+        }
+        j
+    } else if j < b.len() {
+        // One character, possibly multi-byte.
+        j + text[j..].chars().next().map_or(1, char::len_utf8)
+    } else {
+        j
+    }
+}
+
+/// After `\begin` or `\end` at `after`: optional spaces, `{name}`. Returns
+/// the name's range and the end of the group.
+fn env_group(b: &[u8], after: usize) -> Option<(usize, usize, usize)> {
+    let mut j = after;
+    while j < b.len() && (b[j] == b' ' || b[j] == b'\t') {
+        j += 1;
+    }
+    if j >= b.len() || b[j] != b'{' {
+        return None;
+    }
+    let start = j + 1;
+    let mut k = start;
+    while k < b.len() && b[k] != b'}' && b[k] != b'{' && b[k] != b'\n' {
+        k += 1;
+    }
+    if k < b.len() && b[k] == b'}' {
+        Some((start, k, k + 1))
+    } else {
+        None
+    }
+}
+
+/// Splits the comment-free text into statement ranges (trimmed, non-empty).
+/// A statement ends at a line break or `;` outside every bracket, `$` and
+/// `\begin{...}` block. An unclosed opener at the end of the file is an
+/// error at the opener, and that last statement is dropped.
+pub(crate) fn split(text: &str, errors: &mut Vec<SyntaxError>) -> Vec<Span> {
+    let b = text.as_bytes();
+    let mut stmts = Vec::new();
+    let mut stack: Vec<(Open, Span)> = Vec::new();
+    let mut dollar: Option<(bool, Span)> = None;
+    let mut start = 0;
+    let mut i = 0;
+    fn close(stack: &mut Vec<(Open, Span)>, kind: Open) {
+        if let Some(pos) = stack.iter().rposition(|(k, _)| *k == kind) {
+            stack.truncate(pos);
+        }
+    }
+    while i < b.len() {
+        match b[i] {
+            b'\\' => {
+                let end = command_end(text, i);
+                match &text[i + 1..end] {
+                    "(" => stack.push((Open::MathParen, Span::new(i, end))),
+                    "[" => stack.push((Open::MathBrack, Span::new(i, end))),
+                    ")" => close(&mut stack, Open::MathParen),
+                    "]" => close(&mut stack, Open::MathBrack),
+                    "begin" | "end" => {
+                        if let Some((_, _, group_end)) = env_group(b, end) {
+                            if &text[i + 1..end] == "begin" {
+                                stack.push((Open::Env, Span::new(i, group_end)));
+                            } else {
+                                close(&mut stack, Open::Env);
+                            }
+                            i = group_end;
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+                i = end;
+                continue;
+            }
+            b'(' => stack.push((Open::Paren, Span::new(i, i + 1))),
+            b'[' => stack.push((Open::Brack, Span::new(i, i + 1))),
+            b'{' => stack.push((Open::Brace, Span::new(i, i + 1))),
+            b')' => close(&mut stack, Open::Paren),
+            b']' => close(&mut stack, Open::Brack),
+            b'}' => close(&mut stack, Open::Brace),
+            b'$' => {
+                let double = b.get(i + 1) == Some(&b'$');
+                let len = if double { 2 } else { 1 };
+                match dollar {
+                    None => dollar = Some((double, Span::new(i, i + len))),
+                    Some((d, _)) if d == double => dollar = None,
+                    // A lone `$` inside `$$ $$`: leave it to the grammar.
+                    Some(_) => {}
+                }
+                i += len;
+                continue;
+            }
+            b'\n' | b';' if stack.is_empty() && dollar.is_none() => {
+                push_trimmed(text, start, i, &mut stmts);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let unclosed = stack
+        .last()
+        .map(|(k, s)| (k.name(), *s))
+        .or(dollar.map(|(d, s)| (if d { "$$" } else { "$" }, s)));
+    match unclosed {
+        Some((name, span)) => errors.push(SyntaxError {
+            span,
+            message: format!("unclosed `{name}`"),
+        }),
+        None => push_trimmed(text, start, b.len(), &mut stmts),
+    }
+    stmts
+}
+
+fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<Span>) {
+    let b = text.as_bytes();
+    let (mut s, mut e) = (start, end);
+    while s < e && b[s].is_ascii_whitespace() {
+        s += 1;
+    }
+    while e > s && b[e - 1].is_ascii_whitespace() {
+        e -= 1;
+    }
+    if s < e {
+        out.push(Span::new(s, e));
+    }
+}
+
+/// The deepest bracket nesting must stay within [`MAX_NESTING`]; returns an
+/// error at the first opener beyond it.
+pub(crate) fn check_nesting(stmt: &str, base: usize) -> Option<SyntaxError> {
+    let b = stmt.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        let (delta, end): (isize, usize) = match b[i] {
+            b'(' | b'[' | b'{' => (1, i + 1),
+            b')' | b']' | b'}' => (-1, i + 1),
+            b'\\' => {
+                let end = command_end(stmt, i);
+                match &stmt[i + 1..end] {
+                    "lfloor" | "lceil" | "(" | "[" => (1, end),
+                    "rfloor" | "rceil" | ")" | "]" => (-1, end),
+                    _ => (0, end),
+                }
+            }
+            _ => (0, i + 1),
+        };
+        if delta > 0 {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Some(SyntaxError {
+                    span: Span::new(base + i, base + end),
+                    message: format!(
+                        "expression nested too deeply (more than {MAX_NESTING} levels of brackets)"
+                    ),
+                });
+            }
+        } else if delta < 0 {
+            depth = depth.saturating_sub(1);
+        }
+        i = end;
+    }
+    None
+}
+
+/// Every backslash command the grammar knows (without the backslash).
+const KNOWN_COMMANDS: &[&str] = &[
+    // Greek letters.
+    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
+    "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "varpi", "rho", "varrho",
+    "sigma", "varsigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma",
+    "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega",
+    // Functions, reductions, operators.
+    "exp", "log", "ln", "tanh", "sqrt", "operatorname", "mathrm", "max", "sum", "limits",
+    "nolimits", "frac", "dfrac", "tfrac", "cdot", "times",
+    // Brackets and relations.
+    "left", "right", "le", "leq", "lfloor", "rfloor", "lceil", "rceil",
+    // Layout.
+    "begin", "end", "quad", "qquad", "displaystyle",
+    // One-character commands.
+    "(", ")", "[", "]", "\\", ",", ";", ":", "!", " ",
+];
+
+const OPERATOR_NAMES: &[&str] = &["relu", "softplus"];
+const ENVIRONMENTS: &[&str] = &["aligned", "align", "align*"];
+
+/// Unknown backslash commands, `\operatorname{...}` names and environments,
+/// each reported with the command's range.
+pub(crate) fn check_commands(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {
+    let b = stmt.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        let end = command_end(stmt, i);
+        let name = &stmt[i + 1..end];
+        let span = Span::new(base + i, base + end);
+        if name.is_empty() || name.chars().all(char::is_whitespace) && name != " " {
+            errors.push(SyntaxError {
+                span: Span::new(base + i, base + i + 1),
+                message: "expected a command name after `\\`".to_owned(),
+            });
+        } else if !KNOWN_COMMANDS.contains(&name) {
+            errors.push(SyntaxError {
+                span,
+                message: format!("unknown command `\\{name}`"),
+            });
+        } else if let ("operatorname" | "mathrm" | "begin" | "end", Some((s, e, group_end))) =
+            (name, env_group(b, end))
+        {
+            let word = stmt[s..e].trim();
+            let ok = if name == "begin" || name == "end" {
+                ENVIRONMENTS.contains(&word)
+            } else {
+                OPERATOR_NAMES.contains(&word.to_ascii_lowercase().as_str())
+            };
+            if !ok {
+                let whole = Span::new(base + i, base + group_end);
+                let message = if name == "begin" || name == "end" {
+                    format!("unsupported environment `{word}` (only `aligned` is known)")
+                } else {
+                    format!("unknown function `\\{name}{{{word}}}`")
+                };
+                errors.push(SyntaxError {
+                    span: whole,
+                    message,
+                });
+            }
+            i = group_end;
+            continue;
+        }
+        i = end;
+    }
+}
