@@ -540,6 +540,7 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
             },
         }
     }
+    let live = live.into_iter().map(normalize_cond).collect();
     Some(Gather { solved: values, sums: kept, conds: live, body: simplify(&body) })
 }
 
@@ -572,4 +573,15 @@ fn implied_or_cond(e: &Poly, lo: &Poly, hi: &Poly, target: &Tensor, targets: &[S
         }
     }
     Some(Cond::Within { e: e.clone(), lo: lo.clone(), hi: hi.clone() })
+}
+
+/// Writes a condition the way a reader expects: `j = 0` rather than
+/// `-j = 0`, a divisor's dividend with a positive leading variable.
+fn normalize_cond(c: Cond) -> Cond {
+    let leading_negative = |e: &Poly| e.terms().find(|(m, _)| !m.is_empty()).is_some_and(|(_, c)| c < 0);
+    match c {
+        Cond::Within { e, lo, hi } if leading_negative(&e) => Cond::Within { e: e.neg(), lo: hi.neg(), hi: lo.neg() },
+        Cond::Divides { den, num } if leading_negative(&num) => Cond::Divides { den, num: num.neg() },
+        other => other,
+    }
 }

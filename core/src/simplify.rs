@@ -31,6 +31,7 @@ pub const RULES: &[Rule] = &[
     Rule { name: "neg-neg", doc: "-(-a) = a", apply: neg_neg },
     Rule { name: "neg-num", doc: "-(2) = -2", apply: neg_num },
     Rule { name: "neg-mul", doc: "(-a) b = -(a b): pull signs out of products", apply: neg_mul },
+    Rule { name: "mul-minus-one", doc: "(-1) a = -a", apply: mul_minus_one },
     Rule { name: "div-one", doc: "a / 1 = a", apply: div_one },
     Rule { name: "zero-div", doc: "0 / a = 0", apply: zero_div },
     Rule { name: "pow-one", doc: "a^1 = a", apply: pow_one },
@@ -234,6 +235,14 @@ fn neg_mul(e: &Expr) -> Option<Expr> {
     Some(Expr::Neg(Box::new(Expr::Mul(ys))))
 }
 
+fn mul_minus_one(e: &Expr) -> Option<Expr> {
+    let Expr::Mul(xs) = e else { return None };
+    let pos = xs.iter().position(|x| num(x) == Some(-1.0))?;
+    let mut ys = xs.clone();
+    ys.remove(pos);
+    Some(Expr::Neg(Box::new(Expr::Mul(ys))))
+}
+
 fn div_one(e: &Expr) -> Option<Expr> {
     match e {
         Expr::Div(a, b) if num(b) == Some(1.0) => Some((**a).clone()),
@@ -333,6 +342,10 @@ mod tests {
         );
     }
     #[test]
+    fn mul_minus_one_rule() {
+        assert_eq!(rule("mul-minus-one")(&Expr::Mul(vec![n(-1.0), x()])), Some(Expr::Neg(Box::new(Expr::Mul(vec![x()])))));
+    }
+    #[test]
     fn div_one_rule() {
         assert_eq!(rule("div-one")(&Expr::Div(Box::new(x()), Box::new(n(1.0)))), Some(x()));
     }
@@ -357,7 +370,7 @@ mod tests {
     #[test]
     fn every_rule_is_tested_here() {
         // Guards against a rule added without its one-line test above.
-        assert_eq!(RULES.len(), 16);
+        assert_eq!(RULES.len(), 17);
     }
     #[test]
     fn simplify_reaches_a_fixed_point() {
