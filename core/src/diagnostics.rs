@@ -62,16 +62,23 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
         let start = floor_char_boundary(src, d.span.start.min(src.len()));
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
-        let text = &src[line_start..line_end];
         let end = floor_char_boundary(src, d.span.end.clamp(start, line_end));
-        let width = src[start..end].chars().count().max(1);
+        // Long lines are cut to a window around the caret.
+        let before: Vec<char> = src[line_start..start].chars().collect();
+        let skip = before.len().saturating_sub(40);
+        let lead = if skip > 0 { "..." } else { "" };
+        let width = src[start..end].chars().count().clamp(1, 60);
+        let shown: String = src[line_start..line_end].chars().skip(skip).take(40 + width + 40).collect();
+        let tail = if src[line_start..line_end].chars().count() > skip + 80 + width { "..." } else { "" };
+        let text = format!("{lead}{shown}{tail}");
+        let col_shown = before.len() - skip + lead.len() + 1;
         let gutter = line.to_string().len();
         let pad = " ".repeat(gutter);
         let _ = writeln!(out, "error: {}", d.message);
         let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{line} | {}", text.replace('\t', " "));
-        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
+        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col_shown - 1), "^".repeat(width));
         for n in &d.notes {
             let _ = writeln!(out, "{pad} = note: {n}");
         }
@@ -94,6 +101,18 @@ mod tests {
             text,
             "error: index `j` is not bound\n --> m.eq:2:12\n  |\n2 | x_i = y_{i+j}\n  |            ^\n\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let src = format!("x = {}q{}", "a".repeat(500), "b".repeat(500));
+        let at = src.find('q').unwrap();
+        let text = render("m.eq", &src, &[Diagnostic::new(Span::new(at, at + 1), "here")]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[3].len() < 100, "{}", lines[3]);
+        let caret = lines[4].find('^').unwrap();
+        assert_eq!(&lines[3][caret..caret + 1], "q");
+        assert!(text.contains("m.eq:1:505"));
     }
 
     #[test]

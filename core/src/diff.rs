@@ -305,7 +305,8 @@ pub fn differentiate(p: &Program) -> Gradient {
         }
         let tensor = &p.tensors[t];
         let mut avoid: BTreeSet<String> = sizes.clone();
-        for &(_, si) in &by_tensor[t] {
+        let readers: BTreeSet<usize> = by_tensor[t].iter().map(|&(_, si)| si).collect();
+        for si in readers {
             avoid.extend(statement_names(&p.statements[si]));
         }
         for tt in &p.tensors {

@@ -15,10 +15,12 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod codegen;
 pub mod diagnostics;
 pub mod diff;
 pub mod eval;
 pub mod ir;
+pub mod latex;
 pub mod poly;
 pub mod report;
 pub mod resolve;
@@ -39,27 +41,51 @@ pub struct Model {
 /// found, each with a byte range into `src`.
 pub fn compile(src: &str) -> Result<Model, Vec<Diagnostic>> {
     let (file, syntax) = sharegrad_grammar::parse(src);
-    let mut diags: Vec<Diagnostic> =
-        syntax.into_iter().map(|e| Diagnostic::new(e.span, e.message)).collect();
+    let broken = failed_definitions(src, &syntax);
+    let mut diags: Vec<Diagnostic> = syntax.into_iter().map(|e| Diagnostic::new(e.span, e.message)).collect();
     // Resolve what parsed even when some statements did not, so independent
-    // errors are reported together; but never differentiate a broken model.
-    match resolve::resolve(&file, src) {
+    // errors are reported together; never differentiate a broken model.
+    match resolve::resolve_with_broken(&file, src, broken) {
         Ok(program) if diags.is_empty() => {
             let gradient = diff::differentiate(&program);
             Ok(Model { program, gradient })
         }
         Ok(_) => Err(diags),
         Err(more) => {
-            if diags.is_empty() {
-                diags = more;
-            } else {
-                // Resolution errors caused by a statement that failed to parse
-                // (e.g. "undeclared tensor") would be noise: keep syntax errors.
-                diags.extend(more.into_iter().filter(|d| !d.message.starts_with("undeclared tensor")
-                    && !d.message.contains("is read before it is defined")));
-            }
+            diags.extend(more);
             diags.sort_by_key(|d| (d.span.start, d.span.end));
             Err(diags)
         }
     }
+}
+
+/// The keys of tensors defined or declared on lines that failed to parse,
+/// read off the text before `=` (or after the keyword), so that reading
+/// them later is not reported as a second error.
+fn failed_definitions(src: &str, errors: &[sharegrad_grammar::ast::SyntaxError]) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    for e in errors {
+        let start = src[..e.span.start.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
+        let line = src[start..].lines().next().unwrap_or("");
+        let mut head = line.split('=').next().unwrap_or("").trim();
+        for kw in ["input", "param", "const"] {
+            if let Some(rest) = head.strip_prefix(kw) {
+                head = rest.trim_start();
+            }
+        }
+        let head = head.trim_start_matches(['$', '\\', '(', '[', ' ']);
+        let mut chars = head.chars();
+        let Some(letter) = chars.next().filter(|c| c.is_ascii_alphabetic()) else { continue };
+        let mut key = letter.to_string();
+        let rest: String = chars.collect();
+        if let Some(label) = rest.strip_prefix('^') {
+            let label = match label.strip_prefix('{') {
+                Some(l) => l.split('}').next().unwrap_or(""),
+                None => &label[..label.chars().next().map_or(0, |c| c.len_utf8())],
+            };
+            key = format!("{letter}^{label}");
+        }
+        keys.insert(key);
+    }
+    keys
 }

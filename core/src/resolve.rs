@@ -19,7 +19,14 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Resolves a parsed file. `src` is the text it was parsed from (for the
 /// statements' source excerpts).
 pub fn resolve(file: &ast::File, src: &str) -> Result<Program, Vec<Diagnostic>> {
-    let mut r = Resolver { src, ..Resolver::default() };
+    resolve_with_broken(file, src, BTreeSet::new())
+}
+
+/// Like [`resolve`], with the keys of tensors whose statements are known to
+/// be broken (they failed to parse): reads of them report nothing more,
+/// so one mistake gives one error, not a cascade.
+pub fn resolve_with_broken(file: &ast::File, src: &str, broken: BTreeSet<String>) -> Result<Program, Vec<Diagnostic>> {
+    let mut r = Resolver { src, broken, ..Resolver::default() };
     r.run(file);
     if r.errors.is_empty() {
         Ok(r.program())
@@ -43,6 +50,9 @@ struct Resolver<'s> {
     later: BTreeMap<String, Span>,
     aux_count: usize,
     outputs: Vec<TensorId>,
+    /// Tensors whose declaration or definition failed: reading them is not
+    /// reported again.
+    broken: BTreeSet<String>,
 }
 
 /// What resolution of an expression may see.
@@ -100,8 +110,20 @@ impl<'s> Resolver<'s> {
         let mut outputs: Vec<&ast::Output> = Vec::new();
         for item in &file.items {
             match item {
-                ast::Item::Decl(d) => self.declaration(d),
-                ast::Item::Equation(e) => self.equation(e),
+                ast::Item::Decl(d) => {
+                    let before = self.errors.len();
+                    self.declaration(d);
+                    if self.errors.len() > before {
+                        self.broken.insert(d.name.key());
+                    }
+                }
+                ast::Item::Equation(e) => {
+                    let before = self.errors.len();
+                    self.equation(e);
+                    if self.errors.len() > before {
+                        self.broken.insert(e.lhs.key());
+                    }
+                }
                 ast::Item::Output(o) => outputs.push(o),
                 ast::Item::FnDef(_) => {}
             }
@@ -700,6 +722,9 @@ impl<'s> Resolver<'s> {
                 return Some(Expr::Size(key));
             }
         }
+        if self.broken.contains(&key) && !self.tensors.iter().any(|t| t.key == key) {
+            return None;
+        }
         if scope.param.is_some() {
             self.err(span, format!("a function body may only use its parameter, not `{key}`"));
             return None;
@@ -889,6 +914,7 @@ impl<'s> Resolver<'s> {
                     }
                     Some(id) if !ids.contains(&id) => ids.push(id),
                     Some(_) => {}
+                    None if self.broken.contains(&key) => {}
                     None => self.err(n.span, format!("output `{key}` is not defined")),
                 }
             }
