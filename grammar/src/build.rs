@@ -12,7 +12,7 @@ use crate::ast::*;
 use crate::parser::Rule;
 
 /// The deepest syntax tree the builder produces.
-pub const MAX_AST_DEPTH: usize = 256;
+pub const MAX_AST_DEPTH: usize = 512;
 
 type Res<T> = Result<T, SyntaxError>;
 
@@ -214,7 +214,10 @@ impl Builder {
         let label = match it.next() {
             Some(label) => {
                 // label > label_body > (label_text | label_char)
-                let body = kids(&label).into_iter().next().expect("grammar: label body");
+                let body = kids(&label)
+                    .into_iter()
+                    .next()
+                    .expect("grammar: label body");
                 let text = kids(&body).into_iter().next().expect("grammar: label text");
                 let t = text.as_str().trim();
                 if t.is_empty() {
@@ -299,7 +302,11 @@ impl Builder {
                 _ => {
                     let first = i == 0;
                     let (sign, t) = if first {
-                        let negs = p.clone().into_inner().take_while(|q| q.as_rule() == Rule::minus).count();
+                        let negs = p
+                            .clone()
+                            .into_inner()
+                            .take_while(|q| q.as_rule() == Rule::minus)
+                            .count();
                         if negs > 0 {
                             (true, self.int_term(p, depth + 1, true)?)
                         } else {
@@ -489,8 +496,11 @@ impl Builder {
                 }
             }
         }
-        // Product, reduction and its body per head, divisions nest left.
-        let child_depth = depth + 2 * heads.len() + divs + 1;
+        // A reduction and the product of its body per head; a division and
+        // a product per `/`; the product itself when there are several factors.
+        let factors: usize = segments.iter().map(Vec::len).sum();
+        let plain = usize::from(factors + heads.len() > 1 || divs > 0);
+        let child_depth = depth + 2 * heads.len() + 2 * divs + plain;
         self.check(child_depth, span)?;
         let mut acc: Option<(Expr, Span)> = None;
         let end = span.end;
@@ -648,7 +658,10 @@ impl Builder {
 
     /// The exponent of `power`, `fn_power` or `simple_power`.
     fn pow_body(&self, power: Pair<'_, Rule>, depth: usize) -> Res<Expr> {
-        let body = kids(&power).into_iter().next().expect("grammar: power body");
+        let body = kids(&power)
+            .into_iter()
+            .next()
+            .expect("grammar: power body");
         let inner = match body.as_rule() {
             Rule::pow_body => kids(&body).into_iter().next().expect("grammar: exponent"),
             _ => body,
@@ -881,11 +894,18 @@ fn collapse_int(mut factors: Vec<(IntExpr, Span)>) -> (IntExpr, Span) {
     )
 }
 
-
 /// The length of `s` without trailing whitespace and LaTeX spacing.
 fn trimmed_len(s: &str) -> usize {
     const SPACING: &[&str] = &[
-        "\\\\", "\\,", "\\;", "\\:", "\\!", "\\ ", "\\quad", "\\qquad", "\\displaystyle",
+        "\\\\",
+        "\\,",
+        "\\;",
+        "\\:",
+        "\\!",
+        "\\ ",
+        "\\quad",
+        "\\qquad",
+        "\\displaystyle",
     ];
     let mut t = s;
     loop {

@@ -59,33 +59,68 @@ pub fn parse(src: &str) -> (File, Vec<SyntaxError>) {
     (File { items }, errors)
 }
 
+/// Statements nested deeper than this are parsed on a thread of their own
+/// with a large stack: pest and the tree builder recurse once per bracket,
+/// and unoptimised builds use a lot of stack per level.
+const INLINE_NESTING: usize = 24;
+
+/// Stack for deeply nested statements.
+const DEEP_STACK: usize = 256 << 20;
+
 /// Parses the statement at `range` of the comment-free `text`.
 fn parse_statement(text: &str, range: Span, errors: &mut Vec<SyntaxError>) -> Option<ast::Item> {
     let stmt = &text[range.start..range.end];
     let base = range.start;
-    if let Some(e) = split::check_nesting(stmt, base) {
-        errors.push(e);
-        return None;
-    }
+    let depth = match split::check_nesting(stmt, base) {
+        Ok(depth) => depth,
+        Err(e) => {
+            errors.push(e);
+            return None;
+        }
+    };
     let before = errors.len();
     split::check_commands(stmt, base, errors);
     if errors.len() > before {
         return None;
     }
-    let pairs = match EqParser::parse(Rule::statement_file, stmt) {
-        Ok(pairs) => pairs,
-        Err(e) => {
-            errors.push(convert_error(&e, stmt, base));
-            return None;
-        }
+    let result = if depth <= INLINE_NESTING {
+        parse_checked(stmt, base)
+    } else {
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("sharegrad-grammar-deep".to_owned())
+                .stack_size(DEEP_STACK)
+                .spawn_scoped(scope, || parse_checked(stmt, base))
+                .ok()
+                .and_then(|handle| handle.join().ok())
+        })
+        .unwrap_or_else(|| {
+            Err(SyntaxError {
+                span: Span::new(base, base + stmt.len()),
+                message: format!("expression nested too deeply ({depth} levels of brackets)"),
+            })
+        })
     };
-    let file = pairs.into_iter().next()?;
-    match (build::Builder { base }).statement(file) {
+    match result {
         Ok(item) => Some(item),
         Err(e) => {
             errors.push(e);
             None
         }
+    }
+}
+
+/// Runs pest and builds the tree of one statement that passed the
+/// pre-checks.
+fn parse_checked(stmt: &str, base: usize) -> Result<ast::Item, SyntaxError> {
+    let mut pairs =
+        EqParser::parse(Rule::statement_file, stmt).map_err(|e| convert_error(&e, stmt, base))?;
+    match pairs.next() {
+        Some(file) => (build::Builder { base }).statement(file),
+        None => Err(SyntaxError {
+            span: Span::new(base, base),
+            message: "expected a statement".to_owned(),
+        }),
     }
 }
 
@@ -219,6 +254,3 @@ fn join_or(items: &[&str]) -> String {
         [init @ .., last] => format!("{} or {}", init.join(", "), last),
     }
 }
-
-#[cfg(test)]
-mod tests;

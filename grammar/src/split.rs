@@ -192,11 +192,12 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<Span>) {
     }
 }
 
-/// The deepest bracket nesting must stay within [`MAX_NESTING`]; returns an
-/// error at the first opener beyond it.
-pub(crate) fn check_nesting(stmt: &str, base: usize) -> Option<SyntaxError> {
+/// The deepest bracket nesting of the statement, which must stay within
+/// [`MAX_NESTING`]; beyond it, an error at the first opener too deep.
+pub(crate) fn check_nesting(stmt: &str, base: usize) -> Result<usize, SyntaxError> {
     let b = stmt.as_bytes();
     let mut depth = 0usize;
+    let mut max = 0usize;
     let mut i = 0;
     while i < b.len() {
         let (delta, end): (isize, usize) = match b[i] {
@@ -214,8 +215,9 @@ pub(crate) fn check_nesting(stmt: &str, base: usize) -> Option<SyntaxError> {
         };
         if delta > 0 {
             depth += 1;
+            max = max.max(depth);
             if depth > MAX_NESTING {
-                return Some(SyntaxError {
+                return Err(SyntaxError {
                     span: Span::new(base + i, base + end),
                     message: format!(
                         "expression nested too deeply (more than {MAX_NESTING} levels of brackets)"
@@ -227,25 +229,95 @@ pub(crate) fn check_nesting(stmt: &str, base: usize) -> Option<SyntaxError> {
         }
         i = end;
     }
-    None
+    Ok(max)
 }
 
 /// Every backslash command the grammar knows (without the backslash).
 const KNOWN_COMMANDS: &[&str] = &[
     // Greek letters.
-    "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-    "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "varpi", "rho", "varrho",
-    "sigma", "varsigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma",
-    "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega",
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "varepsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "vartheta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "varpi",
+    "rho",
+    "varrho",
+    "sigma",
+    "varsigma",
+    "tau",
+    "upsilon",
+    "phi",
+    "varphi",
+    "chi",
+    "psi",
+    "omega",
+    "Gamma",
+    "Delta",
+    "Theta",
+    "Lambda",
+    "Xi",
+    "Pi",
+    "Sigma",
+    "Upsilon",
+    "Phi",
+    "Psi",
+    "Omega",
     // Functions, reductions, operators.
-    "exp", "log", "ln", "tanh", "sqrt", "operatorname", "mathrm", "max", "sum", "limits",
-    "nolimits", "frac", "dfrac", "tfrac", "cdot", "times",
+    "exp",
+    "log",
+    "ln",
+    "tanh",
+    "sqrt",
+    "operatorname",
+    "mathrm",
+    "max",
+    "sum",
+    "limits",
+    "nolimits",
+    "frac",
+    "dfrac",
+    "tfrac",
+    "cdot",
+    "times",
     // Brackets and relations.
-    "left", "right", "le", "leq", "lfloor", "rfloor", "lceil", "rceil",
+    "left",
+    "right",
+    "le",
+    "leq",
+    "lfloor",
+    "rfloor",
+    "lceil",
+    "rceil",
     // Layout.
-    "begin", "end", "quad", "qquad", "displaystyle",
+    "begin",
+    "end",
+    "quad",
+    "qquad",
+    "displaystyle",
     // One-character commands.
-    "(", ")", "[", "]", "\\", ",", ";", ":", "!", " ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "\\",
+    ",",
+    ";",
+    ":",
+    "!",
+    " ",
 ];
 
 const OPERATOR_NAMES: &[&str] = &["relu", "softplus"];

@@ -1,0 +1,209 @@
+//! Syntax errors: messages in the user's terms, spans on the offending token.
+
+mod common;
+
+use common::*;
+
+fn e(text: &str, msg: &str) -> (String, String) {
+    (text.to_owned(), msg.to_owned())
+}
+
+#[test]
+fn missing_equals() {
+    assert_eq!(err1("x_i y"), e("y", "expected `=`"));
+}
+
+#[test]
+fn missing_right_hand_side() {
+    assert_eq!(err1("x_i = "), e("", "expected an expression"));
+    assert_eq!(err1("x_i = a +"), e("", "expected an expression"));
+}
+
+#[test]
+fn stray_closer() {
+    assert_eq!(err1("x_i = a )"), e(")", "unexpected `)`"));
+}
+
+#[test]
+fn bad_index_expressions() {
+    assert_eq!(err1("x = y_{}"), e("}", "expected an index expression"));
+    assert_eq!(
+        err1("x = y_{i =}"),
+        e("=", "expected `,`, `}` or an index expression")
+    );
+    assert_eq!(err1("x = y_{i+}"), e("}", "expected an index expression"));
+    assert_eq!(err1("x = y_"), e("", "expected a subscript"));
+}
+
+#[test]
+fn unknown_commands_name_the_command() {
+    assert_eq!(err1("x = \\foo + a"), e("\\foo", "unknown command `\\foo`"));
+    assert_eq!(
+        errs("x = \\foo + \\bar"),
+        [
+            e("\\foo", "unknown command `\\foo`"),
+            e("\\bar", "unknown command `\\bar`")
+        ]
+    );
+    assert_eq!(
+        err1("x = \\operatorname{foo}(x)"),
+        e(
+            "\\operatorname{foo}",
+            "unknown function `\\operatorname{foo}`"
+        )
+    );
+    assert_eq!(
+        err1("x = a \\"),
+        e("\\", "expected a command name after `\\`")
+    );
+}
+
+#[test]
+fn declarations_need_a_tensor_name() {
+    assert_eq!(err1("input 3"), e("3", "expected a tensor name"));
+    assert_eq!(err1("output"), e("", "expected a tensor name"));
+}
+
+#[test]
+fn bad_statement_start() {
+    assert_eq!(
+        err1("0 = x").1,
+        "expected a statement: `input`, `param`, `const`, `output`, `h(z) = ...` or `x_i = ...`"
+    );
+}
+
+#[test]
+fn incomplete_bound() {
+    assert_eq!(err1("x_i = a, 0 \\le i"), e("", "expected `<` or `\\le`"));
+}
+
+#[test]
+fn max_without_arguments() {
+    assert_eq!(err1("x = \\max x"), e("x", "expected `(`, `_` or `^`"));
+    assert_eq!(
+        err1("x = \\max(a)"),
+        e("(a)", "`\\max(a, b)` takes two arguments")
+    );
+    assert_eq!(
+        err1("x = \\exp(a, b)"),
+        e("(a, b)", "`\\exp` takes one argument")
+    );
+}
+
+#[test]
+fn unclosed_brackets_point_at_the_opener() {
+    assert_eq!(err1("x = (a + b"), e("(", "unclosed `(`"));
+    assert_eq!(err1("x = y_{i"), e("{", "unclosed `{`"));
+    assert_eq!(err1("y = a\nx = \\left(a"), e("(", "unclosed `(`"));
+    assert_eq!(err1("$x = a"), e("$", "unclosed `$`"));
+    assert_eq!(
+        err1("\\begin{aligned} x &= a"),
+        e("\\begin{aligned}", "unclosed `\\begin`")
+    );
+}
+
+#[test]
+fn floor_needs_a_division() {
+    assert_eq!(
+        err1("x = y_{\\lfloor n \\rfloor}"),
+        e("n", "expected a division `a/b` inside `\\lfloor \\rfloor`")
+    );
+}
+
+#[test]
+fn superscript_limit_needs_one_variable() {
+    assert_eq!(
+        err1("x = \\sum_{a,b}^{3} w_{a,b}"),
+        e(
+            "3",
+            "an upper limit `^` needs exactly one reduction variable"
+        )
+    );
+    assert_eq!(
+        err1("x = \\sum_{0 \\le a < 2}^{3} w_a"),
+        e("3", "upper limit written twice")
+    );
+}
+
+#[test]
+fn reduction_without_body() {
+    assert_eq!(err1("x = \\sum_{a}"), e("", "expected an expression"));
+}
+
+#[test]
+fn unsupported_environment() {
+    assert_eq!(
+        err1("\\begin{matrix} x = a \\end{aligned}").1,
+        "unsupported environment `matrix` (only `aligned` is known)"
+    );
+}
+
+#[test]
+fn unicode_is_one_character_wide() {
+    assert_eq!(err1("x = a ∑ b"), e("∑", "unexpected `∑`"));
+}
+
+#[test]
+fn several_independent_errors_at_once() {
+    let src = "x = \nokay = a\ny = )\nz_i = b_i\nw = \\nope";
+    let (file, errors) = sharegrad_grammar::parse(src);
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    // The two good statements survive (`okay = a` is o·k·a·y = a, an
+    // error: `=` after a product; so only z_i).
+    assert_eq!(file.items.len(), 1);
+    let lines: Vec<usize> = errors
+        .iter()
+        .map(|e| src[..e.span.start].matches('\n').count())
+        .collect();
+    assert_eq!(lines, [0, 1, 2, 4]);
+}
+
+#[test]
+fn messages_are_lower_case_without_period_or_rule_names() {
+    let bad = [
+        "x = ",
+        "x = (",
+        "x = a b )",
+        "input",
+        "x = \\sum_",
+        "x = \\frac{a}",
+        "h(z = a",
+        "x = y^",
+        "x = a, 0",
+        "x = \\exp",
+        "x = a ^ ^",
+        "x = \\sum_{a=}",
+        "x_{i = a",
+        "\\( x = a",
+        "output y,,",
+        "param w_a, 0 \\le",
+        "x = \\left( a \\right]",
+    ];
+    for src in bad {
+        let (_, errors) = sharegrad_grammar::parse(src);
+        assert!(!errors.is_empty(), "{src}");
+        for e in errors {
+            let m = &e.message;
+            assert!(!m.ends_with('.'), "{src}: {m}");
+            assert!(
+                m.chars().next().unwrap().is_lowercase() || m.starts_with('`'),
+                "{src}: {m}"
+            );
+            assert!(
+                !m.contains('_') || m.contains("`_`") || m.contains("x_i"),
+                "{src}: {m}"
+            );
+            assert!(
+                e.span.start <= e.span.end && e.span.end <= src.len(),
+                "{src}"
+            );
+            if e.span.start == e.span.end {
+                // Only at the end of the statement.
+                assert!(
+                    src[e.span.start..].trim().is_empty(),
+                    "{src}: zero-width span"
+                );
+            }
+        }
+    }
+}
