@@ -12,6 +12,14 @@
 //! each statement's domain times its reduction ranges, each adjoint's target
 //! points times its gather sums.
 //!
+//! A sum whose summand is a product of reads affine in the summation index
+//! (a convolution, either direction of its gradient) takes a fast path: the
+//! sub-range where every read is in bounds (and every `Within` condition
+//! holds) is computed once per sum, and the loop reads memory at fixed
+//! strides without checks. Out-of-range terms are skipped rather than
+//! multiplied by zero, so an infinite weight next to zero padding gives a
+//! finite result there.
+//!
 //! Conventions beyond the language reference:
 //! - `\max` over an empty range is 0, and so is `\max` reduced over nothing;
 //!   ties go to the first maximum in row-major order of the reduction
@@ -22,7 +30,10 @@
 //! - A scalar output without a seed is seeded with 1; a tensor output needs
 //!   one.
 
-use crate::ir::{Builtin, Cond, DeclKind, Expr, Func, Gradient, Pred, Program, Read, ReduceOp, Slot, Tensor, TensorKind};
+use crate::ir::{
+    Builtin, Cond, DeclKind, Expr, Func, Gradient, Pred, Program, Read, ReduceOp, Slot, Tensor,
+    TensorKind,
+};
 use crate::poly::{Atom, Poly};
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,7 +73,9 @@ pub struct EvalError {
 
 impl EvalError {
     fn new(message: impl Into<String>) -> EvalError {
-        EvalError { message: message.into() }
+        EvalError {
+            message: message.into(),
+        }
     }
 }
 
@@ -106,14 +119,23 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
     let leaves: Vec<Option<&[f64]>> = p
         .tensors
         .iter()
-        .map(|t| if t.is_leaf() { data.tensors.get(&t.key).map(|v| &v[..]) } else { None })
+        .map(|t| {
+            if t.is_leaf() {
+                data.tensors.get(&t.key).map(|v| &v[..])
+            } else {
+                None
+            }
+        })
         .collect();
 
     // Which statement defines each tensor, and when each adjoint is ready.
     let mut adjoint_pos: Vec<Option<usize>> = vec![None; p.tensors.len()];
     for (k, a) in g.adjoints.iter().enumerate() {
         if a.tensor >= p.tensors.len() {
-            return Err(EvalError::new(format!("internal error: adjoint of unknown tensor {}", a.tensor)));
+            return Err(EvalError::new(format!(
+                "internal error: adjoint of unknown tensor {}",
+                a.tensor
+            )));
         }
         adjoint_pos[a.tensor].get_or_insert(k);
     }
@@ -121,8 +143,18 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
     // Forward.
     for (si, st) in p.statements.iter().enumerate() {
         let t = st.lhs;
-        let tensor = p.tensors.get(t).ok_or_else(|| EvalError::new("internal error: statement defines an unknown tensor"))?;
-        let mut c = Compiler::new(p, &data.sizes, &layouts, Phase::Forward(si), &adjoint_pos, &tensor.key);
+        let tensor = p
+            .tensors
+            .get(t)
+            .ok_or_else(|| EvalError::new("internal error: statement defines an unknown tensor"))?;
+        let mut c = Compiler::new(
+            p,
+            &data.sizes,
+            &layouts,
+            Phase::Forward(si),
+            &adjoint_pos,
+            &tensor.key,
+        );
         for v in &st.vars {
             c.push(v);
         }
@@ -138,7 +170,11 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
         let mut env = Env::new(c.nslots, c.nfslots);
         let out = {
             let (vv, av) = (view(&values, &leaves), view(&adjoints, &[]));
-            let rt = Rt { values: &vv, adjoints: &av, fault: &fault };
+            let rt = Rt {
+                values: &vv,
+                adjoints: &av,
+                fault: &fault,
+            };
             let mut out = vec![0.0; layouts[t].len];
             for_each_point(&layouts[t], &mut env, |k, env| out[k] = rhs.eval(env, &rt));
             out
@@ -163,7 +199,14 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
         let mut terms = Vec::with_capacity(adj.terms.len());
         let (mut nslots, mut nfslots) = (adj.vars.len(), 0);
         for term in &adj.terms {
-            let mut c = Compiler::new(p, &data.sizes, &layouts, Phase::Backward(ai), &adjoint_pos, &tensor.key);
+            let mut c = Compiler::new(
+                p,
+                &data.sizes,
+                &layouts,
+                Phase::Backward(ai),
+                &adjoint_pos,
+                &tensor.key,
+            );
             for v in &adj.vars {
                 c.push(v);
             }
@@ -186,7 +229,11 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
         let mut env = Env::new(nslots, nfslots);
         let out = {
             let (vv, av) = (view(&values, &leaves), view(&adjoints, &[]));
-            let rt = Rt { values: &vv, adjoints: &av, fault: &fault };
+            let rt = Rt {
+                values: &vv,
+                adjoints: &av,
+                fault: &fault,
+            };
             let mut out = vec![0.0; layout.len];
             for_each_point(layout, &mut env, |k, env| {
                 let mut v = seed.map_or(0.0, |s| s[k]);
@@ -242,7 +289,9 @@ fn view<'b>(owned: &'b [Vec<f64>], leaves: &[Option<&'b [f64]>]) -> Vec<&'b [f64
 }
 
 fn missing_size(s: &str) -> EvalError {
-    EvalError::new(format!("size `{s}` is missing from the data: add it under \"sizes\""))
+    EvalError::new(format!(
+        "size `{s}` is missing from the data: add it under \"sizes\""
+    ))
 }
 
 fn check_fault(fault: &Cell<bool>, what: &str) -> Res<()> {
@@ -276,7 +325,10 @@ impl Layout {
             let name = t.indices.get(d).map_or("?", |s| s.as_str());
             let l = const_poly(&r.lo, sizes, &t.key)?;
             let h = const_poly(&r.hi, sizes, &t.key)?;
-            let e = h.checked_sub(l).and_then(|x| x.checked_add(1)).ok_or_else(|| overflow(&t.key))?;
+            let e = h
+                .checked_sub(l)
+                .and_then(|x| x.checked_add(1))
+                .ok_or_else(|| overflow(&t.key))?;
             if e < 0 {
                 return Err(EvalError::new(format!(
                     "the sizes give tensor `{}` a negative extent {e} in index `{name}` ({} \\le {name} \\le {}, that is {l} \\le {name} \\le {h})",
@@ -291,15 +343,30 @@ impl Layout {
         let mut len: i64 = 1;
         for d in (0..ext.len()).rev() {
             stride[d] = len;
-            len = len.checked_mul(ext[d]).filter(|&n| n <= MAX_ELEMENTS).ok_or_else(|| overflow(&t.key))?;
+            len = len
+                .checked_mul(ext[d])
+                .filter(|&n| n <= MAX_ELEMENTS)
+                .ok_or_else(|| overflow(&t.key))?;
         }
-        let describe = if parts.is_empty() { "a scalar".to_string() } else { parts.join(", ") };
-        Ok(Layout { lo, ext, stride, len: len as usize, describe })
+        let describe = if parts.is_empty() {
+            "a scalar".to_string()
+        } else {
+            parts.join(", ")
+        };
+        Ok(Layout {
+            lo,
+            ext,
+            stride,
+            len: len as usize,
+            describe,
+        })
     }
 }
 
 fn overflow(key: &str) -> EvalError {
-    EvalError::new(format!("tensor `{key}` would be too large with these sizes"))
+    EvalError::new(format!(
+        "tensor `{key}` would be too large with these sizes"
+    ))
 }
 
 /// Evaluates a polynomial in sizes only.
@@ -308,7 +375,9 @@ fn const_poly(p: &Poly, sizes: &BTreeMap<String, i64>, key: &str) -> Res<i64> {
     let c = Compiler::new_bare(sizes, &layouts, key);
     match c.poly(p)? {
         IExpr::Const(v) => Ok(v),
-        _ => Err(EvalError::new(format!("internal error: bound `{p}` of `{key}` depends on an index variable"))),
+        _ => Err(EvalError::new(format!(
+            "internal error: bound `{p}` of `{key}` depends on an index variable"
+        ))),
     }
 }
 
@@ -362,13 +431,21 @@ fn check_data(p: &Program, data: &Data, layouts: &[Layout]) -> Res<()> {
             Some(_) => {}
         }
     }
-    let outputs: Vec<String> = p.outputs.iter().map(|&t| format!("`{}`", p.tensors[t].key)).collect();
+    let outputs: Vec<String> = p
+        .outputs
+        .iter()
+        .map(|&t| format!("`{}`", p.tensors[t].key))
+        .collect();
     for key in data.seeds.keys() {
         let is_output = p.outputs.iter().any(|&t| p.tensors[t].key == *key);
         if !is_output {
             return Err(EvalError::new(format!(
                 "seed for `{key}`, which is not an output (the outputs are {})",
-                if outputs.is_empty() { "none".to_string() } else { outputs.join(", ") }
+                if outputs.is_empty() {
+                    "none".to_string()
+                } else {
+                    outputs.join(", ")
+                }
             )));
         }
     }
@@ -415,7 +492,9 @@ fn check_strides(p: &Program, sizes: &BTreeMap<String, i64>) -> Res<()> {
         match e {
             Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) => Ok(()),
             Expr::Read(r) => f(r),
-            Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().try_for_each(|x| walk(x, f)),
+            Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => {
+                xs.iter().try_for_each(|x| walk(x, f))
+            }
             Expr::Neg(x) | Expr::Pow(x, _) => walk(x, f),
             Expr::Div(a, b) => {
                 walk(a, f)?;
@@ -435,7 +514,9 @@ fn check_strides(p: &Program, sizes: &BTreeMap<String, i64>) -> Res<()> {
         walk(&st.rhs, &mut |r: &Read| {
             for idx in &r.index {
                 for v in idx.vars() {
-                    let Some((coef, _)) = idx.linear_in(&v) else { continue };
+                    let Some((coef, _)) = idx.linear_in(&v) else {
+                        continue;
+                    };
                     if coef.as_const().is_some() || !coef.vars().is_empty() {
                         continue;
                     }
@@ -466,9 +547,20 @@ fn check_strides(p: &Program, sizes: &BTreeMap<String, i64>) -> Res<()> {
 enum IExpr {
     Const(i64),
     /// `env[slot] + c0`.
-    Var { slot: usize, c0: i64 },
+    Var {
+        slot: usize,
+        c0: i64,
+    },
     /// `c0 + Σ c·env[slot]`.
-    Affine { c0: i64, terms: Box<[(usize, i64)]> },
+    Affine {
+        c0: i64,
+        terms: Box<[(usize, i64)]>,
+    },
+    /// `max(...)` or `min(...)` of several (the bounds of a gather).
+    Extremum {
+        max: bool,
+        of: Box<[IExpr]>,
+    },
     /// Anything else.
     General(Box<General>),
 }
@@ -489,6 +581,7 @@ enum Factor {
     Exact(IExpr, IExpr),
     Max(Vec<IExpr>),
     Min(Vec<IExpr>),
+    Wrap(IExpr),
 }
 
 impl IExpr {
@@ -500,6 +593,7 @@ impl IExpr {
             IExpr::Affine { c0, terms } => terms
                 .iter()
                 .fold(*c0, |acc, &(s, c)| acc.wrapping_add(c.wrapping_mul(env[s]))),
+            IExpr::Extremum { max, of } => extremum(*max, of, env, fault),
             IExpr::General(g) => g.eval(env, fault),
         }
     }
@@ -508,13 +602,35 @@ impl IExpr {
     fn shifted(self, k: i64) -> IExpr {
         match self {
             IExpr::Const(c) => IExpr::Const(c.wrapping_add(k)),
-            IExpr::Var { slot, c0 } => IExpr::Var { slot, c0: c0.wrapping_add(k) },
-            IExpr::Affine { c0, terms } => IExpr::Affine { c0: c0.wrapping_add(k), terms },
+            IExpr::Var { slot, c0 } => IExpr::Var {
+                slot,
+                c0: c0.wrapping_add(k),
+            },
+            IExpr::Affine { c0, terms } => IExpr::Affine {
+                c0: c0.wrapping_add(k),
+                terms,
+            },
             IExpr::General(mut g) => {
                 g.c0 = g.c0.wrapping_add(k);
                 IExpr::General(g)
             }
+            e @ IExpr::Extremum { .. } => IExpr::General(Box::new(General {
+                c0: k,
+                lin: Vec::new(),
+                terms: vec![(1, vec![Factor::Wrap(e)])],
+            })),
         }
+    }
+}
+
+#[inline(never)]
+fn extremum(max: bool, of: &[IExpr], env: &[i64], fault: &Cell<bool>) -> i64 {
+    let mut it = of.iter().map(|p| p.eval(env, fault));
+    let first = it.next().unwrap_or(0);
+    if max {
+        it.fold(first, i64::max)
+    } else {
+        it.fold(first, i64::min)
     }
 }
 
@@ -553,6 +669,7 @@ impl Factor {
             }
             Factor::Max(ps) => ps.iter().map(|p| p.eval(env, fault)).max().unwrap_or(0),
             Factor::Min(ps) => ps.iter().map(|p| p.eval(env, fault)).min().unwrap_or(0),
+            Factor::Wrap(p) => p.eval(env, fault),
         }
     }
 }
@@ -581,7 +698,10 @@ enum CExpr {
     Param(usize),
     Read(Box<CRead>),
     /// A tensor read of a scalar: no index arithmetic.
-    ReadScalar { tensor: usize, adjoint: bool },
+    ReadScalar {
+        tensor: usize,
+        adjoint: bool,
+    },
     Add(Box<[CExpr]>),
     Mul(Box<[CExpr]>),
     Mul2(Box<(CExpr, CExpr)>),
@@ -592,12 +712,19 @@ enum CExpr {
     Unary(Un, Box<CExpr>),
     Max2(Box<(CExpr, CExpr)>),
     /// Binds a user function's argument, then evaluates its body.
-    Let { slot: usize, arg: Box<CExpr>, body: Box<CExpr> },
+    Let {
+        slot: usize,
+        arg: Box<CExpr>,
+        body: Box<CExpr>,
+    },
     Reduce(Box<CReduce>),
     /// A sum of a product of reads affine in the summation variable.
     Dot(Box<Dot>),
     /// `[a > b]` (`ge` false) or `[a \ge b]`.
-    Cmp { ge: bool, ab: Box<(CExpr, CExpr)> },
+    Cmp {
+        ge: bool,
+        ab: Box<(CExpr, CExpr)>,
+    },
     ArgMax(Box<CArgMax>),
 }
 
@@ -648,7 +775,10 @@ struct Env {
 
 impl Env {
     fn new(ni: usize, nf: usize) -> Env {
-        Env { i: vec![0; ni], f: vec![0.0; nf] }
+        Env {
+            i: vec![0; ni],
+            f: vec![0.0; nf],
+        }
     }
 }
 
@@ -660,7 +790,11 @@ impl CExpr {
             CExpr::Param(s) => env.f[*s],
             CExpr::Read(r) => r.eval(&env.i, rt),
             CExpr::ReadScalar { tensor, adjoint } => {
-                let buf = if *adjoint { rt.adjoints[*tensor] } else { rt.values[*tensor] };
+                let buf = if *adjoint {
+                    rt.adjoints[*tensor]
+                } else {
+                    rt.values[*tensor]
+                };
                 buf[0]
             }
             CExpr::Add(xs) => {
@@ -751,7 +885,11 @@ impl CRead {
             }
             off += v * d.stride;
         }
-        let buf = if self.adjoint { rt.adjoints[self.tensor] } else { rt.values[self.tensor] };
+        let buf = if self.adjoint {
+            rt.adjoints[self.tensor]
+        } else {
+            rt.values[self.tensor]
+        };
         buf[off as usize]
     }
 }
@@ -868,7 +1006,9 @@ impl Dot {
     /// checked at every step, fits the fast path.
     fn applies(slot: usize, conds: &[CCond], body: &CExpr) -> bool {
         let conds_ok = conds.iter().all(|c| match c {
-            CCond::Within { e, lo, hi } => e.coef_of(slot).is_some() && !lo.mentions(slot) && !hi.mentions(slot),
+            CCond::Within { e, lo, hi } => {
+                e.coef_of(slot).is_some() && !lo.mentions(slot) && !hi.mentions(slot)
+            }
             CCond::Divides { .. } => false,
         });
         let factors: Vec<&CExpr> = match body {
@@ -879,7 +1019,9 @@ impl Dot {
         let mut reads = 0;
         for f in factors {
             match f {
-                CExpr::Read(r) if r.dims.iter().all(|d| d.idx.coef_of(slot).is_some()) => reads += 1,
+                CExpr::Read(r) if r.dims.iter().all(|d| d.idx.coef_of(slot).is_some()) => {
+                    reads += 1
+                }
                 f if !f.mentions(slot) => {}
                 _ => return false,
             }
@@ -888,7 +1030,13 @@ impl Dot {
     }
 
     /// Builds the node; [`Dot::applies`] must hold.
-    fn new(slot: usize, lo: IExpr, hi: IExpr, within: Vec<(IExpr, IExpr, IExpr)>, body: CExpr) -> Dot {
+    fn new(
+        slot: usize,
+        lo: IExpr,
+        hi: IExpr,
+        within: Vec<(IExpr, IExpr, IExpr)>,
+        body: CExpr,
+    ) -> Dot {
         let factors: Vec<CExpr> = match body {
             CExpr::Mul(xs) => xs.into_vec(),
             CExpr::Mul2(ab) => {
@@ -929,7 +1077,14 @@ impl Dot {
                 (e, c, lo, hi)
             })
             .collect();
-        Dot { slot, lo, hi, within, reads, scale }
+        Dot {
+            slot,
+            lo,
+            hi,
+            within,
+            reads,
+            scale,
+        }
     }
 
     #[inline(never)]
@@ -1044,12 +1199,34 @@ impl IExpr {
         match self {
             IExpr::Const(_) => Some(0),
             IExpr::Var { slot: s, .. } => Some(i64::from(*s == slot)),
-            IExpr::Affine { terms, .. } => Some(terms.iter().filter(|(s, _)| *s == slot).map(|(_, c)| c).sum()),
-            IExpr::General(g) => {
-                if g.terms.iter().any(|(_, fs)| fs.iter().any(|f| f.mentions(slot))) {
+            IExpr::Affine { terms, .. } => Some(
+                terms
+                    .iter()
+                    .filter(|(s, _)| *s == slot)
+                    .map(|(_, c)| c)
+                    .sum(),
+            ),
+            IExpr::Extremum { of, .. } => {
+                if of.iter().any(|p| p.mentions(slot)) {
                     None
                 } else {
-                    Some(g.lin.iter().filter(|(s, _)| *s == slot).map(|(_, c)| c).sum())
+                    Some(0)
+                }
+            }
+            IExpr::General(g) => {
+                if g.terms
+                    .iter()
+                    .any(|(_, fs)| fs.iter().any(|f| f.mentions(slot)))
+                {
+                    None
+                } else {
+                    Some(
+                        g.lin
+                            .iter()
+                            .filter(|(s, _)| *s == slot)
+                            .map(|(_, c)| c)
+                            .sum(),
+                    )
                 }
             }
         }
@@ -1064,8 +1241,11 @@ impl Factor {
     fn mentions(&self, slot: usize) -> bool {
         match self {
             Factor::Var(s) => *s == slot,
-            Factor::Floor(p, q) | Factor::Ceil(p, q) | Factor::Exact(p, q) => p.mentions(slot) || q.mentions(slot),
+            Factor::Floor(p, q) | Factor::Ceil(p, q) | Factor::Exact(p, q) => {
+                p.mentions(slot) || q.mentions(slot)
+            }
             Factor::Max(ps) | Factor::Min(ps) => ps.iter().any(|p| p.mentions(slot)),
+            Factor::Wrap(p) => p.mentions(slot),
         }
     }
 }
@@ -1081,18 +1261,26 @@ impl CExpr {
             CExpr::Mul2(ab) | CExpr::Div(ab) | CExpr::Max2(ab) | CExpr::Cmp { ab, .. } => {
                 ab.0.mentions(slot) || ab.1.mentions(slot)
             }
-            CExpr::Neg(x) | CExpr::Powi(x, _) | CExpr::Powf(x, _) | CExpr::Unary(_, x) => x.mentions(slot),
+            CExpr::Neg(x) | CExpr::Powi(x, _) | CExpr::Powf(x, _) | CExpr::Unary(_, x) => {
+                x.mentions(slot)
+            }
             CExpr::Let { arg, body, .. } => arg.mentions(slot) || body.mentions(slot),
             CExpr::Reduce(r) => r.lo.mentions(slot) || r.hi.mentions(slot) || r.body.mentions(slot),
             CExpr::Dot(d) => {
                 d.lo.mentions(slot)
                     || d.hi.mentions(slot)
-                    || d.within.iter().any(|(e, _, l, h)| e.mentions(slot) || l.mentions(slot) || h.mentions(slot))
-                    || d.reads.iter().any(|r| r.dims.iter().any(|x| x.0.mentions(slot)))
+                    || d.within.iter().any(|(e, _, l, h)| {
+                        e.mentions(slot) || l.mentions(slot) || h.mentions(slot)
+                    })
+                    || d.reads
+                        .iter()
+                        .any(|r| r.dims.iter().any(|x| x.0.mentions(slot)))
                     || d.scale.as_ref().is_some_and(|s| s.mentions(slot))
             }
             CExpr::ArgMax(m) => {
-                m.binders.iter().any(|b| b.2.mentions(slot) || b.3.mentions(slot))
+                m.binders
+                    .iter()
+                    .any(|b| b.2.mentions(slot) || b.3.mentions(slot))
                     || m.body.mentions(slot)
                     || m.at.iter().any(|a| a.mentions(slot))
             }
@@ -1150,10 +1338,19 @@ impl CGather {
         let hi = hi.eval(&env.i, rt.fault);
         let mut acc = 0.0;
         let mut v = lo;
-        while v <= hi {
-            env.i[*slot] = v;
-            acc += self.value(level + 1, env, rt);
-            v += 1;
+        if level + 1 == self.sums.len() && self.conds[level + 1].is_empty() {
+            // Innermost sum without conditions: the summand directly.
+            while v <= hi {
+                env.i[*slot] = v;
+                acc += self.body.eval(env, rt);
+                v += 1;
+            }
+        } else {
+            while v <= hi {
+                env.i[*slot] = v;
+                acc += self.value(level + 1, env, rt);
+                v += 1;
+            }
         }
         acc
     }
@@ -1200,7 +1397,7 @@ fn for_each_point(l: &Layout, env: &mut Env, mut f: impl FnMut(usize, &mut Env))
 }
 
 // ---------------------------------------------------------------------------
-// The compiler from IR to closures-free trees.
+// The compiler from IR to evaluation trees.
 
 #[derive(Clone, Copy)]
 enum Phase {
@@ -1254,7 +1451,11 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn new_bare(sizes: &'a BTreeMap<String, i64>, layouts: &'a [Layout], what: &'a str) -> Compiler<'a> {
+    fn new_bare(
+        sizes: &'a BTreeMap<String, i64>,
+        layouts: &'a [Layout],
+        what: &'a str,
+    ) -> Compiler<'a> {
         Compiler {
             p: None,
             sizes,
@@ -1293,11 +1494,19 @@ impl<'a> Compiler<'a> {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, s)| *s)
-            .ok_or_else(|| EvalError::new(format!("internal error: index `{name}` is not bound in `{}`", self.what)))
+            .ok_or_else(|| {
+                EvalError::new(format!(
+                    "internal error: index `{name}` is not bound in `{}`",
+                    self.what
+                ))
+            })
     }
 
     fn size(&self, name: &str) -> Res<i64> {
-        self.sizes.get(name).copied().ok_or_else(|| missing_size(name))
+        self.sizes
+            .get(name)
+            .copied()
+            .ok_or_else(|| missing_size(name))
     }
 
     /// The position of a variable in the scope (for condition levels).
@@ -1353,10 +1562,18 @@ impl<'a> Compiler<'a> {
                             .collect();
                         match consts {
                             Some(vs) if !vs.is_empty() => {
-                                let v = if is_max { vs.iter().max() } else { vs.iter().min() };
+                                let v = if is_max {
+                                    vs.iter().max()
+                                } else {
+                                    vs.iter().min()
+                                };
                                 k = k.checked_mul(*v.unwrap_or(&0)).ok_or_else(of)?;
                             }
-                            _ => others.push(if is_max { Factor::Max(cs) } else { Factor::Min(cs) }),
+                            _ => others.push(if is_max {
+                                Factor::Max(cs)
+                            } else {
+                                Factor::Min(cs)
+                            }),
                         }
                     }
                 }
@@ -1378,19 +1595,51 @@ impl<'a> Compiler<'a> {
             }
         }
         lin.retain(|(_, c)| *c != 0);
-        Ok(if !general.is_empty() {
-            IExpr::General(Box::new(General { c0, lin, terms: general }))
-        } else if lin.is_empty() {
-            IExpr::Const(c0)
-        } else if lin.len() == 1 && lin[0].1 == 1 {
-            IExpr::Var { slot: lin[0].0, c0 }
-        } else {
-            IExpr::Affine { c0, terms: lin.into_boxed_slice() }
-        })
+        Ok(
+            if c0 == 0
+                && lin.is_empty()
+                && general.len() == 1
+                && general[0].0 == 1
+                && general[0].1.len() == 1
+            {
+                match general.pop().and_then(|mut t| t.1.pop()) {
+                    Some(Factor::Max(of)) => IExpr::Extremum {
+                        max: true,
+                        of: of.into_boxed_slice(),
+                    },
+                    Some(Factor::Min(of)) => IExpr::Extremum {
+                        max: false,
+                        of: of.into_boxed_slice(),
+                    },
+                    Some(f) => IExpr::General(Box::new(General {
+                        c0,
+                        lin,
+                        terms: vec![(1, vec![f])],
+                    })),
+                    None => IExpr::Const(0),
+                }
+            } else if !general.is_empty() {
+                IExpr::General(Box::new(General {
+                    c0,
+                    lin,
+                    terms: general,
+                }))
+            } else if lin.is_empty() {
+                IExpr::Const(c0)
+            } else if lin.len() == 1 && lin[0].1 == 1 {
+                IExpr::Var { slot: lin[0].0, c0 }
+            } else {
+                IExpr::Affine {
+                    c0,
+                    terms: lin.into_boxed_slice(),
+                }
+            },
+        )
     }
 
     fn program(&self) -> Res<&'a Program> {
-        self.p.ok_or_else(|| EvalError::new("internal error: expression in a bound"))
+        self.p
+            .ok_or_else(|| EvalError::new("internal error: expression in a bound"))
     }
 
     fn expr(&mut self, e: &Expr) -> Res<CExpr> {
@@ -1402,9 +1651,17 @@ impl<'a> Compiler<'a> {
                 i => CExpr::Index(i),
             },
             Expr::Param(name) => {
-                let slot = self.fscope.iter().rev().find(|(n, _)| n == name).map(|(_, s)| *s).ok_or_else(|| {
-                    EvalError::new(format!("internal error: parameter `{name}` used outside its function"))
-                })?;
+                let slot = self
+                    .fscope
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, s)| *s)
+                    .ok_or_else(|| {
+                        EvalError::new(format!(
+                            "internal error: parameter `{name}` used outside its function"
+                        ))
+                    })?;
                 CExpr::Param(slot)
             }
             Expr::Read(r) => self.read(r)?,
@@ -1452,7 +1709,12 @@ impl<'a> Compiler<'a> {
                 }
             }
             Expr::Call(f, args) => self.call(f, args)?,
-            Expr::Reduce { op, var, range, body } => {
+            Expr::Reduce {
+                op,
+                var,
+                range,
+                body,
+            } => {
                 let lo = self.poly(&range.lo)?;
                 let hi = self.poly(&range.hi)?;
                 let slot = self.push(var);
@@ -1463,7 +1725,13 @@ impl<'a> Compiler<'a> {
                 if !max && Dot::applies(slot, &[], &body) {
                     CExpr::Dot(Box::new(Dot::new(slot, lo, hi, Vec::new(), body)))
                 } else {
-                    CExpr::Reduce(Box::new(CReduce { max, slot, lo, hi, body }))
+                    CExpr::Reduce(Box::new(CReduce {
+                        max,
+                        slot,
+                        lo,
+                        hi,
+                        body,
+                    }))
                 }
             }
             Expr::Indicator(pred) => match &**pred {
@@ -1500,7 +1768,11 @@ impl<'a> Compiler<'a> {
                     }
                     let body = result.and_then(|_| self.expr(body));
                     self.pop(pushed);
-                    CExpr::ArgMax(Box::new(CArgMax { binders: bs, body: body?, at }))
+                    CExpr::ArgMax(Box::new(CArgMax {
+                        binders: bs,
+                        body: body?,
+                        at,
+                    }))
                 }
             },
         })
@@ -1558,9 +1830,17 @@ impl<'a> Compiler<'a> {
         let mut dims = Vec::with_capacity(r.index.len());
         for (d, idx) in r.index.iter().enumerate() {
             let e = self.poly(idx)?.shifted(-l.lo[d]);
-            dims.push(CDim { idx: e, ext: l.ext[d], stride: l.stride[d] });
+            dims.push(CDim {
+                idx: e,
+                ext: l.ext[d],
+                stride: l.stride[d],
+            });
         }
-        Ok(CExpr::Read(Box::new(CRead { tensor: t, adjoint, dims: dims.into_boxed_slice() })))
+        Ok(CExpr::Read(Box::new(CRead {
+            tensor: t,
+            adjoint,
+            dims: dims.into_boxed_slice(),
+        })))
     }
 
     fn call(&mut self, f: &Func, args: &[Expr]) -> Res<CExpr> {
@@ -1568,13 +1848,19 @@ impl<'a> Compiler<'a> {
             if args.len() == n {
                 Ok(())
             } else {
-                Err(EvalError::new(format!("`{name}` takes {n} argument(s), got {}", args.len())))
+                Err(EvalError::new(format!(
+                    "`{name}` takes {n} argument(s), got {}",
+                    args.len()
+                )))
             }
         };
         match f {
             Func::Builtin(Builtin::Max) => {
                 arity(2, "\\max")?;
-                Ok(CExpr::Max2(Box::new((self.expr(&args[0])?, self.expr(&args[1])?))))
+                Ok(CExpr::Max2(Box::new((
+                    self.expr(&args[0])?,
+                    self.expr(&args[1])?,
+                ))))
             }
             Func::Builtin(b) => {
                 let u = match b {
@@ -1597,7 +1883,13 @@ impl<'a> Compiler<'a> {
             Func::User { name, prime } => {
                 let p = self.program()?;
                 let uf = p.functions.get(name);
-                let param = uf.map_or("z", |f| if f.param.is_empty() { "z" } else { f.param.as_str() });
+                let param = uf.map_or("z", |f| {
+                    if f.param.is_empty() {
+                        "z"
+                    } else {
+                        f.param.as_str()
+                    }
+                });
                 let undefined = || {
                     EvalError::new(format!(
                         "function `{name}` has no definition: add a line like `{name}({param}) = \\tanh({param})`"
@@ -1619,7 +1911,9 @@ impl<'a> Compiler<'a> {
                 };
                 arity(1, name)?;
                 if self.inlining.iter().any(|n| n == name) {
-                    return Err(EvalError::new(format!("function `{name}` is defined in terms of itself")));
+                    return Err(EvalError::new(format!(
+                        "function `{name}` is defined in terms of itself"
+                    )));
                 }
                 let arg = self.expr(&args[0])?;
                 let slot = self.nfslots;
@@ -1631,7 +1925,11 @@ impl<'a> Compiler<'a> {
                 self.inlining.pop();
                 self.scope = scope;
                 self.fscope = fscope;
-                Ok(CExpr::Let { slot, arg: Box::new(arg), body: Box::new(body?) })
+                Ok(CExpr::Let {
+                    slot,
+                    arg: Box::new(arg),
+                    body: Box::new(body?),
+                })
             }
         }
     }
@@ -1677,11 +1975,16 @@ impl<'a> Compiler<'a> {
                             )));
                         }
                     }
-                    CCond::Divides { den: d, num: self.poly(num)? }
+                    CCond::Divides {
+                        den: d,
+                        num: self.poly(num)?,
+                    }
                 }
-                Cond::Within { e, lo, hi } => {
-                    CCond::Within { e: self.poly(e)?, lo: self.poly(lo)?, hi: self.poly(hi)? }
-                }
+                Cond::Within { e, lo, hi } => CCond::Within {
+                    e: self.poly(e)?,
+                    lo: self.poly(lo)?,
+                    hi: self.poly(hi)?,
+                },
             };
             conds[level].push(cc);
         }
@@ -1715,7 +2018,9 @@ impl<'a> Compiler<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::{Adjoint, Contribution, Gather, Range, Scatter, Span, Statement, SumVar, TensorId, UserFn};
+    use crate::ir::{
+        Adjoint, Contribution, Gather, Range, Scatter, Span, Statement, SumVar, TensorId, UserFn,
+    };
 
     fn v(s: &str) -> Poly {
         Poly::var(s)
@@ -1743,13 +2048,26 @@ mod tests {
         }
     }
     fn read(t: TensorId, index: Vec<Poly>) -> Expr {
-        Expr::Read(Read { tensor: t, slot: Slot::Value, index })
+        Expr::Read(Read {
+            tensor: t,
+            slot: Slot::Value,
+            index,
+        })
     }
     fn adj(t: TensorId, index: Vec<Poly>) -> Expr {
-        Expr::Read(Read { tensor: t, slot: Slot::Adjoint, index })
+        Expr::Read(Read {
+            tensor: t,
+            slot: Slot::Adjoint,
+            index,
+        })
     }
     fn sum(var: &str, lo: Poly, hi: Poly, body: Expr) -> Expr {
-        Expr::Reduce { op: ReduceOp::Sum, var: var.to_string(), range: range(lo, hi), body: Box::new(body) }
+        Expr::Reduce {
+            op: ReduceOp::Sum,
+            var: var.to_string(),
+            range: range(lo, hi),
+            body: Box::new(body),
+        }
     }
     fn mul(a: Expr, b: Expr) -> Expr {
         Expr::Mul(vec![a, b])
@@ -1768,19 +2086,39 @@ mod tests {
     fn gather(sums: Vec<(&str, Poly, Poly)>, conds: Vec<Cond>, body: Expr) -> Contribution {
         Contribution {
             occurrence: 0,
-            scatter: Scatter { sums: Vec::new(), delta: Vec::new(), factor: Expr::Num(0.0) },
+            scatter: Scatter {
+                sums: Vec::new(),
+                delta: Vec::new(),
+                factor: Expr::Num(0.0),
+            },
             gather: Gather {
                 solved: Vec::new(),
-                sums: sums.into_iter().map(|(v, lo, hi)| SumVar { var: v.to_string(), range: range(lo, hi) }).collect(),
+                sums: sums
+                    .into_iter()
+                    .map(|(v, lo, hi)| SumVar {
+                        var: v.to_string(),
+                        range: range(lo, hi),
+                    })
+                    .collect(),
                 conds,
                 body,
             },
         }
     }
     fn adjoint(t: TensorId, vars: &[&str], seeded: bool, terms: Vec<Contribution>) -> Adjoint {
-        Adjoint { tensor: t, vars: vars.iter().map(|s| s.to_string()).collect(), seeded, terms }
+        Adjoint {
+            tensor: t,
+            vars: vars.iter().map(|s| s.to_string()).collect(),
+            seeded,
+            terms,
+        }
     }
-    fn program(sizes: &[&str], tensors: Vec<Tensor>, statements: Vec<Statement>, outputs: Vec<TensorId>) -> Program {
+    fn program(
+        sizes: &[&str],
+        tensors: Vec<Tensor>,
+        statements: Vec<Statement>,
+        outputs: Vec<TensorId>,
+    ) -> Program {
         Program {
             sizes: sizes.iter().map(|s| s.to_string()).collect(),
             tensors,
@@ -1789,11 +2127,21 @@ mod tests {
             outputs,
         }
     }
-    fn data(sizes: &[(&str, i64)], tensors: &[(&str, Vec<f64>)], seeds: &[(&str, Vec<f64>)]) -> Data {
+    fn data(
+        sizes: &[(&str, i64)],
+        tensors: &[(&str, Vec<f64>)],
+        seeds: &[(&str, Vec<f64>)],
+    ) -> Data {
         Data {
             sizes: sizes.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            tensors: tensors.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
-            seeds: seeds.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            tensors: tensors
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            seeds: seeds
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         }
     }
     fn close(a: &[f64], b: &[f64], tol: f64) {
@@ -1814,28 +2162,56 @@ mod tests {
         let p = program(
             &["n"],
             vec![
-                tensor("y", TensorKind::Leaf(DeclKind::Input), &["i"], vec![range(int(0), n().add_int(-1))]),
-                tensor("w", TensorKind::Leaf(DeclKind::Param), &["a"], vec![range(int(0), int(k - 1))]),
-                tensor("x", TensorKind::Defined(0), &["i"], vec![range(int(0), n().add_int(-k))]),
+                tensor(
+                    "y",
+                    TensorKind::Leaf(DeclKind::Input),
+                    &["i"],
+                    vec![range(int(0), n().add_int(-1))],
+                ),
+                tensor(
+                    "w",
+                    TensorKind::Leaf(DeclKind::Param),
+                    &["a"],
+                    vec![range(int(0), int(k - 1))],
+                ),
+                tensor(
+                    "x",
+                    TensorKind::Defined(0),
+                    &["i"],
+                    vec![range(int(0), n().add_int(-k))],
+                ),
             ],
             vec![stmt(
                 X,
                 &["i"],
-                sum("a", int(0), int(k - 1), mul(read(W, vec![v("a")]), read(Y, vec![v("i").add(&v("a"))]))),
+                sum(
+                    "a",
+                    int(0),
+                    int(k - 1),
+                    mul(read(W, vec![v("a")]), read(Y, vec![v("i").add(&v("a"))])),
+                ),
             )],
             vec![X],
         );
         // \bar y_j = \sum_a [0 ≤ j-a ≤ n-K] \bar x_{j-a} w_a
         let ybar = if bounds_form {
             gather(
-                vec![("a", Poly::max_of(&int(0), &v("j").sub(&n()).add_int(k)), Poly::min_of(&int(k - 1), &v("j")))],
+                vec![(
+                    "a",
+                    Poly::max_of(&int(0), &v("j").sub(&n()).add_int(k)),
+                    Poly::min_of(&int(k - 1), &v("j")),
+                )],
                 vec![],
                 mul(adj(X, vec![v("j").sub(&v("a"))]), read(W, vec![v("a")])),
             )
         } else {
             gather(
                 vec![("a", int(0), int(k - 1))],
-                vec![Cond::Within { e: v("j").sub(&v("a")), lo: int(0), hi: n().add_int(-k) }],
+                vec![Cond::Within {
+                    e: v("j").sub(&v("a")),
+                    lo: int(0),
+                    hi: n().add_int(-k),
+                }],
                 mul(adj(X, vec![v("j").sub(&v("a"))]), read(W, vec![v("a")])),
             )
         };
@@ -1863,11 +2239,19 @@ mod tests {
             let y = vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6];
             let w = vec![0.5, -1.0, 2.0];
             let seed = vec![1.0, 2.0, 3.0, 4.0];
-            let d = data(&[("n", 6)], &[("y", y.clone()), ("w", w.clone())], &[("x", seed.clone())]);
+            let d = data(
+                &[("n", 6)],
+                &[("y", y.clone()), ("w", w.clone())],
+                &[("x", seed.clone())],
+            );
             let r = evaluate(&p, &g, &d).unwrap();
-            let x: Vec<f64> = (0..4).map(|i| (0..3).map(|a| w[a] * y[i + a]).sum()).collect();
+            let x: Vec<f64> = (0..4)
+                .map(|i| (0..3).map(|a| w[a] * y[i + a]).sum())
+                .collect();
             close(&r.values["x"], &x, 1e-12);
-            let gw: Vec<f64> = (0..3).map(|a| (0..4).map(|i| seed[i] * y[i + a]).sum()).collect();
+            let gw: Vec<f64> = (0..3)
+                .map(|a| (0..4).map(|i| seed[i] * y[i + a]).sum())
+                .collect();
             close(&r.grads["w"], &gw, 1e-12);
             let mut gy = vec![0.0; 6];
             for i in 0..4 {
@@ -1888,26 +2272,59 @@ mod tests {
         let p = program(
             &["n"],
             vec![
-                tensor("y", TensorKind::Leaf(DeclKind::Input), &["i"], vec![range(int(0), n().add_int(-1))]),
-                tensor("w", TensorKind::Leaf(DeclKind::Param), &["a"], vec![range(int(0), int(2))]),
-                tensor("x", TensorKind::Defined(0), &["i"], vec![range(int(0), n().add_int(-1))]),
+                tensor(
+                    "y",
+                    TensorKind::Leaf(DeclKind::Input),
+                    &["i"],
+                    vec![range(int(0), n().add_int(-1))],
+                ),
+                tensor(
+                    "w",
+                    TensorKind::Leaf(DeclKind::Param),
+                    &["a"],
+                    vec![range(int(0), int(2))],
+                ),
+                tensor(
+                    "x",
+                    TensorKind::Defined(0),
+                    &["i"],
+                    vec![range(int(0), n().add_int(-1))],
+                ),
             ],
             vec![stmt(
                 X,
                 &["i"],
-                sum("a", int(0), int(2), mul(read(W, vec![v("a")]), read(Y, vec![v("i").add(&v("a")).add_int(-1)]))),
+                sum(
+                    "a",
+                    int(0),
+                    int(2),
+                    mul(
+                        read(W, vec![v("a")]),
+                        read(Y, vec![v("i").add(&v("a")).add_int(-1)]),
+                    ),
+                ),
             )],
             vec![X],
         );
         let ybar = gather(
             vec![("a", int(0), int(2))],
-            vec![Cond::Within { e: v("j").sub(&v("a")).add_int(1), lo: int(0), hi: n().add_int(-1) }],
-            mul(adj(X, vec![v("j").sub(&v("a")).add_int(1)]), read(W, vec![v("a")])),
+            vec![Cond::Within {
+                e: v("j").sub(&v("a")).add_int(1),
+                lo: int(0),
+                hi: n().add_int(-1),
+            }],
+            mul(
+                adj(X, vec![v("j").sub(&v("a")).add_int(1)]),
+                read(W, vec![v("a")]),
+            ),
         );
         let wbar = gather(
             vec![("i", int(0), n().add_int(-1))],
             vec![],
-            mul(adj(X, vec![v("i")]), read(Y, vec![v("i").add(&v("b")).add_int(-1)])),
+            mul(
+                adj(X, vec![v("i")]),
+                read(Y, vec![v("i").add(&v("b")).add_int(-1)]),
+            ),
         );
         let g = Gradient {
             occurrences: Vec::new(),
@@ -1920,13 +2337,21 @@ mod tests {
         let y = [1.0, 2.0, 3.0, 4.0];
         let w = [10.0, 100.0, 1000.0];
         let seed = [1.0, -1.0, 0.5, 2.0];
-        let d = data(&[("n", 4)], &[("y", y.to_vec()), ("w", w.to_vec())], &[("x", seed.to_vec())]);
+        let d = data(
+            &[("n", 4)],
+            &[("y", y.to_vec()), ("w", w.to_vec())],
+            &[("x", seed.to_vec())],
+        );
         let r = evaluate(&p, &g, &d).unwrap();
         // x_0 = 100·1 + 1000·2, x_3 = 10·3 + 100·4.
         close(&r.values["x"], &[2100.0, 3210.0, 4320.0, 430.0], 1e-12);
         // By finite differences of E = Σ seed_i x_i (exact: linear).
         let energy = |y: &[f64], w: &[f64]| -> f64 {
-            let d = data(&[("n", 4)], &[("y", y.to_vec()), ("w", w.to_vec())], &[("x", seed.to_vec())]);
+            let d = data(
+                &[("n", 4)],
+                &[("y", y.to_vec()), ("w", w.to_vec())],
+                &[("x", seed.to_vec())],
+            );
             let r = evaluate(&p, &g, &d).unwrap();
             r.values["x"].iter().zip(seed).map(|(x, s)| x * s).sum()
         };
@@ -1953,13 +2378,43 @@ mod tests {
         let (mut p, _) = conv(2, true);
         const Z: TensorId = 3;
         const E: TensorId = 4;
-        p.tensors.push(tensor("z", TensorKind::Defined(1), &["i"], vec![range(int(0), n().add_int(-2))]));
-        p.tensors.push(tensor("E", TensorKind::Defined(2), &[], vec![]));
-        let h = |x: Expr| Expr::Call(Func::User { name: "h".into(), prime: false }, vec![x]);
-        let hp = |x: Expr| Expr::Call(Func::User { name: "h".into(), prime: true }, vec![x]);
+        p.tensors.push(tensor(
+            "z",
+            TensorKind::Defined(1),
+            &["i"],
+            vec![range(int(0), n().add_int(-2))],
+        ));
+        p.tensors
+            .push(tensor("E", TensorKind::Defined(2), &[], vec![]));
+        let h = |x: Expr| {
+            Expr::Call(
+                Func::User {
+                    name: "h".into(),
+                    prime: false,
+                },
+                vec![x],
+            )
+        };
+        let hp = |x: Expr| {
+            Expr::Call(
+                Func::User {
+                    name: "h".into(),
+                    prime: true,
+                },
+                vec![x],
+            )
+        };
         p.statements.push(stmt(Z, &["i"], h(read(X, vec![v("i")]))));
-        p.statements
-            .push(stmt(E, &[], sum("i", int(0), n().add_int(-2), Expr::Pow(Box::new(read(Z, vec![v("i")])), 2.0))));
+        p.statements.push(stmt(
+            E,
+            &[],
+            sum(
+                "i",
+                int(0),
+                n().add_int(-2),
+                Expr::Pow(Box::new(read(Z, vec![v("i")])), 2.0),
+            ),
+        ));
         p.outputs = vec![E];
         let z = || Expr::Param("z".into());
         p.functions.insert(
@@ -1987,23 +2442,46 @@ mod tests {
                 Z,
                 &["k"],
                 false,
-                vec![gather(vec![], vec![], Expr::Mul(vec![adj(E, vec![]), Expr::Num(2.0), read(Z, vec![v("k")])]))],
+                vec![gather(
+                    vec![],
+                    vec![],
+                    Expr::Mul(vec![adj(E, vec![]), Expr::Num(2.0), read(Z, vec![v("k")])]),
+                )],
             ),
             // \bar x_k = \bar z_k h'(x_k)
-            adjoint(X, &["k"], false, vec![gather(vec![], vec![], mul(adj(Z, vec![v("k")]), hp(read(X, vec![v("k")]))))]),
+            adjoint(
+                X,
+                &["k"],
+                false,
+                vec![gather(
+                    vec![],
+                    vec![],
+                    mul(adj(Z, vec![v("k")]), hp(read(X, vec![v("k")]))),
+                )],
+            ),
         ];
         adjoints.extend(cg.adjoints.into_iter().skip(1));
-        let g = Gradient { occurrences: Vec::new(), adjoints };
+        let g = Gradient {
+            occurrences: Vec::new(),
+            adjoints,
+        };
         let y = vec![0.3, -0.7, 0.2, 0.9, -0.1];
         let w = vec![0.8, -0.4];
         let run = |y: &[f64], w: &[f64]| {
-            evaluate(&p, &g, &data(&[("n", 5)], &[("y", y.to_vec()), ("w", w.to_vec())], &[])).unwrap()
+            evaluate(
+                &p,
+                &g,
+                &data(&[("n", 5)], &[("y", y.to_vec()), ("w", w.to_vec())], &[]),
+            )
+            .unwrap()
         };
         let r = run(&y, &w);
         assert!(r.scalar.contains("E") && !r.scalar.contains("x"));
         assert_eq!(r.values.keys().collect::<Vec<_>>(), ["E", "x", "z"]);
         let e = r.values["E"][0];
-        let want: f64 = (0..4).map(|i| (w[0] * y[i] + w[1] * y[i + 1]).tanh().powi(2)).sum();
+        let want: f64 = (0..4)
+            .map(|i| (w[0] * y[i] + w[1] * y[i + 1]).tanh().powi(2))
+            .sum();
         close(&[e], &[want], 1e-12);
         let eps = 1e-6;
         for (name, base) in [("y", &y), ("w", &w)] {
@@ -2023,9 +2501,17 @@ mod tests {
             close(&r.grads[name], &fd, 1e-7);
         }
         // A seed for the scalar output scales the gradient.
-        let d = data(&[("n", 5)], &[("y", y.clone()), ("w", w.clone())], &[("E", vec![3.0])]);
+        let d = data(
+            &[("n", 5)],
+            &[("y", y.clone()), ("w", w.clone())],
+            &[("E", vec![3.0])],
+        );
         let r3 = evaluate(&p, &g, &d).unwrap();
-        close(&r3.grads["w"], &r.grads["w"].iter().map(|x| 3.0 * x).collect::<Vec<_>>(), 1e-12);
+        close(
+            &r3.grads["w"],
+            &r.grads["w"].iter().map(|x| 3.0 * x).collect::<Vec<_>>(),
+            1e-12,
+        );
     }
 
     /// Max pooling `x_i = \max_{a=0}^{1} y_{2i+a}`, `0 ≤ i ≤ \lfloor n/2
@@ -2036,7 +2522,12 @@ mod tests {
         let p = program(
             &["n"],
             vec![
-                tensor("y", TensorKind::Leaf(DeclKind::Input), &["i"], vec![range(int(0), n().add_int(-1))]),
+                tensor(
+                    "y",
+                    TensorKind::Leaf(DeclKind::Input),
+                    &["i"],
+                    vec![range(int(0), n().add_int(-1))],
+                ),
                 tensor("w", TensorKind::Leaf(DeclKind::Const), &[], vec![]),
                 tensor(
                     "x",
@@ -2063,8 +2554,15 @@ mod tests {
         let ybar = gather(
             vec![("a", int(0), int(1))],
             vec![
-                Cond::Divides { den: int(2), num: v("j").sub(&v("a")) },
-                Cond::Within { e: q.clone(), lo: int(0), hi: n().floor_div(&int(2)).add_int(-1) },
+                Cond::Divides {
+                    den: int(2),
+                    num: v("j").sub(&v("a")),
+                },
+                Cond::Within {
+                    e: q.clone(),
+                    lo: int(0),
+                    hi: n().floor_div(&int(2)).add_int(-1),
+                },
             ],
             mul(
                 adj(X, vec![q.clone()]),
@@ -2077,10 +2575,17 @@ mod tests {
         );
         let g = Gradient {
             occurrences: Vec::new(),
-            adjoints: vec![adjoint(X, &["k"], true, vec![]), adjoint(Y, &["j"], false, vec![ybar])],
+            adjoints: vec![
+                adjoint(X, &["k"], true, vec![]),
+                adjoint(Y, &["j"], false, vec![ybar]),
+            ],
         };
         let y = vec![1.0, 3.0, 5.0, 5.0, -2.0, -4.0, 7.0];
-        let d = data(&[("n", 7)], &[("y", y), ("w", vec![0.0])], &[("x", vec![10.0, 20.0, 30.0])]);
+        let d = data(
+            &[("n", 7)],
+            &[("y", y), ("w", vec![0.0])],
+            &[("x", vec![10.0, 20.0, 30.0])],
+        );
         let r = evaluate(&p, &g, &d).unwrap();
         close(&r.values["x"], &[3.0, 5.0, -2.0], 0.0);
         close(&r.grads["y"], &[0.0, 10.0, 20.0, 0.0, 30.0, 0.0, 0.0], 0.0);
@@ -2089,7 +2594,12 @@ mod tests {
 
     #[test]
     fn builtins() {
-        let p = program(&[], vec![tensor("u", TensorKind::Leaf(DeclKind::Input), &[], vec![])], vec![], vec![]);
+        let p = program(
+            &[],
+            vec![tensor("u", TensorKind::Leaf(DeclKind::Input), &[], vec![])],
+            vec![],
+            vec![],
+        );
         let layouts = vec![Layout::new(&p.tensors[0], &BTreeMap::new()).unwrap()];
         let sizes = BTreeMap::new();
         let pos = [None];
@@ -2098,20 +2608,29 @@ mod tests {
             let ce = c.expr(&e).unwrap();
             let fault = Cell::new(false);
             let values = [u];
-            let rt = Rt { values: &[&values[..]], adjoints: &[], fault: &fault };
+            let rt = Rt {
+                values: &[&values[..]],
+                adjoints: &[],
+                fault: &fault,
+            };
             ce.eval(&mut Env::new(c.nslots, c.nfslots), &rt)
         };
         let call = |b: Builtin, u: f64| ev(Expr::Call(Func::Builtin(b), vec![read(0, vec![])]), u);
         assert_eq!(call(Builtin::Relu, 0.0), 0.0);
         assert_eq!(call(Builtin::Relu, 2.5), 2.5);
         assert_eq!(call(Builtin::Sigma, 0.0), 0.5);
-        assert!((call(Builtin::Sigma, -800.0)).abs() < 1e-300 && call(Builtin::Sigma, 800.0) == 1.0);
+        assert!(
+            (call(Builtin::Sigma, -800.0)).abs() < 1e-300 && call(Builtin::Sigma, 800.0) == 1.0
+        );
         assert!((call(Builtin::Softplus, 0.0) - 2f64.ln()).abs() < 1e-15);
         assert_eq!(call(Builtin::Softplus, 1000.0), 1000.0);
         assert!(call(Builtin::Softplus, -1000.0) >= 0.0);
         assert!((call(Builtin::Sqrt, 2.0) - 2f64.sqrt()).abs() < 1e-15);
         assert!((call(Builtin::Log, 2.0) - 2f64.ln()).abs() < 1e-15);
-        let max = Expr::Call(Func::Builtin(Builtin::Max), vec![read(0, vec![]), Expr::Num(1.0)]);
+        let max = Expr::Call(
+            Func::Builtin(Builtin::Max),
+            vec![read(0, vec![]), Expr::Num(1.0)],
+        );
         assert_eq!(ev(max.clone(), 0.5), 1.0);
         assert_eq!(ev(max, 4.0), 4.0);
         let pow = |k: f64| Expr::Pow(Box::new(read(0, vec![])), k);
@@ -2120,7 +2639,12 @@ mod tests {
         assert!((ev(pow(1.5), 4.0) - 8.0).abs() < 1e-12);
         // An empty \max is 0; \sum too.
         for op in [ReduceOp::Max, ReduceOp::Sum] {
-            let e = Expr::Reduce { op, var: "a".into(), range: range(int(1), int(0)), body: Box::new(Expr::Num(5.0)) };
+            let e = Expr::Reduce {
+                op,
+                var: "a".into(),
+                range: range(int(1), int(0)),
+                body: Box::new(Expr::Num(5.0)),
+            };
             assert_eq!(ev(e, 0.0), 0.0);
         }
         let e = Expr::Reduce {
@@ -2146,7 +2670,14 @@ mod tests {
                 tensor("w", TensorKind::Leaf(DeclKind::Param), &[], vec![]),
                 tensor("x", TensorKind::Defined(0), &["c", "i"], dims()),
             ],
-            vec![stmt(X, &["c", "i"], mul(read(Y, vec![v("c"), v("i")]), Expr::Index(v("c").scale(10).add(&v("i")))))],
+            vec![stmt(
+                X,
+                &["c", "i"],
+                mul(
+                    read(Y, vec![v("c"), v("i")]),
+                    Expr::Index(v("c").scale(10).add(&v("i"))),
+                ),
+            )],
             vec![X],
         );
         let g = Gradient {
@@ -2157,11 +2688,22 @@ mod tests {
                     Y,
                     &["p", "q"],
                     false,
-                    vec![gather(vec![], vec![], mul(adj(X, vec![v("p"), v("q")]), Expr::Index(v("p").scale(10).add(&v("q")))))],
+                    vec![gather(
+                        vec![],
+                        vec![],
+                        mul(
+                            adj(X, vec![v("p"), v("q")]),
+                            Expr::Index(v("p").scale(10).add(&v("q"))),
+                        ),
+                    )],
                 ),
             ],
         };
-        let d = data(&[], &[("y", vec![1.0; 6]), ("w", vec![2.0])], &[("x", vec![1.0, 0.0, 0.0, 0.0, 0.0, 2.0])]);
+        let d = data(
+            &[],
+            &[("y", vec![1.0; 6]), ("w", vec![2.0])],
+            &[("x", vec![1.0, 0.0, 0.0, 0.0, 0.0, 2.0])],
+        );
         let r = evaluate(&p, &g, &d).unwrap();
         close(&r.values["x"], &[9.0, 10.0, 11.0, 19.0, 20.0, 21.0], 0.0);
         close(&r.grads["y"], &[9.0, 0.0, 0.0, 0.0, 0.0, 42.0], 0.0);
@@ -2176,20 +2718,36 @@ mod tests {
     #[test]
     fn data_errors_are_clear() {
         let (p, g) = conv(3, true);
-        let good = || data(&[("n", 6)], &[("y", vec![0.0; 6]), ("w", vec![0.0; 3])], &[("x", vec![0.0; 4])]);
+        let good = || {
+            data(
+                &[("n", 6)],
+                &[("y", vec![0.0; 6]), ("w", vec![0.0; 3])],
+                &[("x", vec![0.0; 4])],
+            )
+        };
         assert!(evaluate(&p, &g, &good()).is_ok());
         let mut d = good();
         d.sizes.clear();
-        assert_eq!(err(&p, &g, &d), "size `n` is missing from the data: add it under \"sizes\"");
+        assert_eq!(
+            err(&p, &g, &d),
+            "size `n` is missing from the data: add it under \"sizes\""
+        );
         let mut d = good();
         d.sizes.insert("m".into(), 3);
         assert!(evaluate(&p, &g, &d).is_ok(), "an unused size is fine");
         let mut d = good();
         d.tensors.insert("w".into(), vec![0.0; 2]);
-        assert_eq!(err(&p, &g, &d), "tensor `w` has 2 values, expected 3 (0 \\le a \\le 2)");
+        assert_eq!(
+            err(&p, &g, &d),
+            "tensor `w` has 2 values, expected 3 (0 \\le a \\le 2)"
+        );
         let mut d = good();
         d.tensors.remove("y");
-        assert!(err(&p, &g, &d).contains("tensor `y` (input) is missing"), "{}", err(&p, &g, &d));
+        assert!(
+            err(&p, &g, &d).contains("tensor `y` (input) is missing"),
+            "{}",
+            err(&p, &g, &d)
+        );
         let mut d = good();
         d.tensors.insert("q".into(), vec![0.0]);
         assert!(err(&p, &g, &d).starts_with("unknown tensor `q`"));
@@ -2208,7 +2766,11 @@ mod tests {
         let mut d = good();
         d.sizes.insert("n".into(), 1);
         d.tensors.insert("y".into(), vec![0.0]);
-        assert!(err(&p, &g, &d).contains("negative extent -1 in index `i`"), "{}", err(&p, &g, &d));
+        assert!(
+            err(&p, &g, &d).contains("negative extent -1 in index `i`"),
+            "{}",
+            err(&p, &g, &d)
+        );
         // Empty but not negative: fine.
         let mut d = good();
         d.sizes.insert("n".into(), 2);
@@ -2221,20 +2783,46 @@ mod tests {
     #[test]
     fn symbolic_function_and_stride_errors() {
         let (mut p, g) = conv(3, true);
-        p.statements[0].rhs = Expr::Call(Func::User { name: "h".into(), prime: false }, vec![read(Y, vec![v("i")])]);
-        let d = data(&[("n", 6)], &[("y", vec![0.0; 6]), ("w", vec![0.0; 3])], &[("x", vec![0.0; 4])]);
-        assert_eq!(err(&p, &g, &d), "function `h` has no definition: add a line like `h(z) = \\tanh(z)`");
+        p.statements[0].rhs = Expr::Call(
+            Func::User {
+                name: "h".into(),
+                prime: false,
+            },
+            vec![read(Y, vec![v("i")])],
+        );
+        let d = data(
+            &[("n", 6)],
+            &[("y", vec![0.0; 6]), ("w", vec![0.0; 3])],
+            &[("x", vec![0.0; 4])],
+        );
+        assert_eq!(
+            err(&p, &g, &d),
+            "function `h` has no definition: add a line like `h(z) = \\tanh(z)`"
+        );
         p.functions.insert(
             "h".into(),
-            UserFn { name: "h".into(), param: "u".into(), body: None, derivative: None, span: Span::default() },
+            UserFn {
+                name: "h".into(),
+                param: "u".into(),
+                body: None,
+                derivative: None,
+                span: Span::default(),
+            },
         );
-        assert_eq!(err(&p, &g, &d), "function `h` has no definition: add a line like `h(u) = \\tanh(u)`");
+        assert_eq!(
+            err(&p, &g, &d),
+            "function `h` has no definition: add a line like `h(u) = \\tanh(u)`"
+        );
 
         // x_i = y_{s i}, 0 ≤ i ≤ 1 with s = 0.
         let (mut p, g) = conv(3, true);
         p.sizes.push("s".into());
         p.statements[0].rhs = read(Y, vec![v("i").mul(&Poly::size("s"))]);
-        let mut d = data(&[("n", 6), ("s", 0)], &[("y", vec![0.0; 6]), ("w", vec![0.0; 3])], &[("x", vec![0.0; 4])]);
+        let mut d = data(
+            &[("n", 6), ("s", 0)],
+            &[("y", vec![0.0; 6]), ("w", vec![0.0; 3])],
+            &[("x", vec![0.0; 4])],
+        );
         assert_eq!(
             err(&p, &g, &d),
             "the stride `s` of `i` in the index `s*i` of `y` is 0 with these sizes: strides must be positive"
@@ -2244,13 +2832,21 @@ mod tests {
         // A floor division by a size.
         p.statements[0].rhs = read(Y, vec![v("i").floor_div(&Poly::size("s"))]);
         d.sizes.insert("s".into(), 0);
-        assert!(err(&p, &g, &d).starts_with("division by 0 in the index expression"), "{}", err(&p, &g, &d));
+        assert!(
+            err(&p, &g, &d).starts_with("division by 0 in the index expression"),
+            "{}",
+            err(&p, &g, &d)
+        );
     }
 
     fn build_conv_data(len: usize, k: usize) -> Data {
-        let y: Vec<f64> = (0..len).map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5).collect();
+        let y: Vec<f64> = (0..len)
+            .map(|i| ((i * 7919) % 1000) as f64 / 1000.0 - 0.5)
+            .collect();
         let w: Vec<f64> = (0..k).map(|a| 0.1 * a as f64 - 0.2).collect();
-        let seed: Vec<f64> = (0..len + 1 - k).map(|i| ((i * 31) % 17) as f64 / 17.0).collect();
+        let seed: Vec<f64> = (0..len + 1 - k)
+            .map(|i| ((i * 31) % 17) as f64 / 17.0)
+            .collect();
         data(&[("n", len as i64)], &[("y", y), ("w", w)], &[("x", seed)])
     }
 
@@ -2291,25 +2887,21 @@ mod tests {
             for bounds_form in [true, false] {
                 let d = build_conv_data(1_000_000, k);
                 let (p, g) = conv(k as i64, bounds_form);
-                let g0 = Gradient { occurrences: Vec::new(), adjoints: g.adjoints[..1].to_vec() };
+                let g0 = Gradient {
+                    occurrences: Vec::new(),
+                    adjoints: g.adjoints[..1].to_vec(),
+                };
                 let fwd = best_of(&|| drop(evaluate(&p, &g0, &d).unwrap()));
                 let all = best_of(&|| drop(evaluate(&p, &g, &d).unwrap()));
                 println!(
                     "conv1d n=1e6 K={k} {}: forward {fwd:?}, forward + backward {all:?}",
-                    if bounds_form { "max/min bounds" } else { "Within cond" },
+                    if bounds_form {
+                        "max/min bounds"
+                    } else {
+                        "Within cond"
+                    },
                 );
             }
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn profile_forward() {
-        let d = build_conv_data(1_000_000, 3);
-        let (p, g) = conv(3, true);
-        let g0 = Gradient { occurrences: Vec::new(), adjoints: g.adjoints[..1].to_vec() };
-        for _ in 0..30 {
-            drop(evaluate(&p, &g0, &d).unwrap());
         }
     }
 }

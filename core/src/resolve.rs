@@ -711,6 +711,20 @@ impl<'s> Resolver<'s> {
             }
             return Some(Expr::Read(Read { tensor: id, slot: Slot::Value, index }));
         }
+        // `b^2`, `z^2` on a scalar without subscripts, when no tensor carries
+        // that label: a power, as a reader of the formula expects.
+        if let (true, Some(label)) = (subs.is_empty(), &name.label) {
+            if let Some(p) = numeric_label(label) {
+                let base = ast::TensorName { label: None, ..name.clone() };
+                let known = self.tensors.iter().any(|t| t.key == base.key() && t.dims.is_empty())
+                    || scope.param == Some(base.key().as_str())
+                    || self.is_size(&base.key());
+                if known {
+                    let b = self.read(&base, subs, span, scope)?;
+                    return Some(Expr::Pow(Box::new(b), p));
+                }
+            }
+        }
         if subs.is_empty() && name.label.is_none() {
             if scope.param == Some(key.as_str()) {
                 return Some(Expr::Param(key));
@@ -1081,4 +1095,14 @@ pub fn builtin_name(b: Builtin) -> &'static str {
         Builtin::Softplus => "\\operatorname{softplus}",
         Builtin::Max => "\\max",
     }
+}
+
+/// A label that reads as a number (`2`, `-1`, `1/2`), for `b^2`.
+fn numeric_label(label: &str) -> Option<f64> {
+    let l = label.trim();
+    if let Some((a, b)) = l.split_once('/') {
+        let (a, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        return (b != 0.0).then_some(a / b);
+    }
+    l.parse().ok()
 }

@@ -1,0 +1,118 @@
+//! The command line end to end: the PyTorch fixtures through `eval`, exit
+//! codes, and the shape of error messages.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sharegrad(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sharegrad")).args(args).output().expect("runs")
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    v.sort();
+    v
+}
+
+fn flat(v: &Value) -> Vec<f64> {
+    match v {
+        Value::Array(a) => a.iter().map(|x| x.as_f64().unwrap()).collect(),
+        x => vec![x.as_f64().unwrap()],
+    }
+}
+
+/// Every fixture (PyTorch float64 autograd) matches to 1e-9, values and
+/// gradients, and `eval` prints nothing it was not asked for.
+#[test]
+fn pytorch_fixtures_match_through_eval() {
+    let all = fixtures();
+    assert_eq!(all.len(), 5);
+    for dir in all {
+        let out = sharegrad(&[
+            "eval",
+            dir.join("model.eq").to_str().unwrap(),
+            "--data",
+            dir.join("data.json").to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        for section in ["values", "grads"] {
+            let (g, w) = (got[section].as_object().unwrap(), want[section].as_object().unwrap());
+            assert_eq!(
+                g.keys().collect::<Vec<_>>(),
+                w.keys().collect::<Vec<_>>(),
+                "{}: keys of {section}",
+                dir.display()
+            );
+            for (k, wv) in w {
+                let (gv, wv) = (flat(&g[k]), flat(wv));
+                assert_eq!(gv.len(), wv.len(), "{}: {section}.{k}", dir.display());
+                for (i, (a, b)) in gv.iter().zip(&wv).enumerate() {
+                    assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "{}: {section}.{k}[{i}] = {a}, want {b}", dir.display());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn model_errors_exit_1_with_file_line_column_and_caret() {
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.eq");
+    std::fs::write(&path, "input y_j, 0 \\le j < n\nx_i = y_{i+j}\n").unwrap();
+    let out = sharegrad(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("index `j` is not bound"), "{err}");
+    assert!(err.contains("bad.eq:2:12"), "{err}");
+    assert!(err.contains("2 | x_i = y_{i+j}\n  |            ^"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(sharegrad(&[]).status.code(), Some(2));
+    assert_eq!(sharegrad(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(sharegrad(&["eval", "x.eq"]).status.code(), Some(2));
+    assert_eq!(sharegrad(&["check", "a.eq", "b.eq"]).status.code(), Some(2));
+}
+
+#[test]
+fn missing_files_and_bad_data_are_reported_not_panicked() {
+    let out = sharegrad(&["check", "/nonexistent/model.eq"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read `/nonexistent/model.eq`"));
+
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-data-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/conv1d_valid/model.eq");
+    for (name, text, needle) in [
+        ("short.json", r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#, "`y`"),
+        ("nosize.json", r#"{"sizes":{},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#, "`L`"),
+        ("broken.json", r#"{"sizes": {"L": 8"#, "json"),
+        ("unknown.json", r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3],"q":[1]},"seed":{"x":[1,1,1,1,1,1]}}"#, "`q`"),
+    ] {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let out = sharegrad(&["eval", model.to_str().unwrap(), "--data", p.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains(&needle.to_lowercase()), "{name}: {err}");
+    }
+}
+
+#[test]
+fn check_prints_occurrences_of_the_shared_weight() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/seed.eq");
+    let out = sharegrad(&["check", model.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    // w is read by two statements: w_0 in the first layer, w_a in the second.
+    assert!(text.contains("w (gets a gradient): 2 occurrences"), "{text}");
+    assert!(text.contains("reads w[0]"), "{text}");
+    assert!(text.contains("reads w[a]"), "{text}");
+}

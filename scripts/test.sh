@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: set-up, formatting, lints, then every test with
+# snapshots checked, never written (CI=true). This is what .ci/run calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CI=true INSTA_UPDATE=no
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+# No pending snapshot may be left behind.
+if find . -path ./target -prune -o \( -name '*.snap.new' -o -name '*.pending-snap' \) -print | grep -q .; then
+  echo "error: pending insta snapshots (review with cargo insta review)" >&2
+  exit 1
+fi
