@@ -42,7 +42,10 @@ pub struct Model {
 pub fn compile(src: &str) -> Result<Model, Vec<Diagnostic>> {
     let (file, syntax) = sharegrad_grammar::parse(src);
     let broken = failed_definitions(src, &syntax);
-    let mut diags: Vec<Diagnostic> = syntax.into_iter().map(|e| Diagnostic::new(e.span, e.message)).collect();
+    let mut diags: Vec<Diagnostic> = syntax
+        .into_iter()
+        .map(|e| Diagnostic::new(e.span, e.message))
+        .collect();
     // Resolve what parsed even when some statements did not, so independent
     // errors are reported together; never differentiate a broken model.
     match resolve::resolve_with_broken(&file, src, broken) {
@@ -62,10 +65,15 @@ pub fn compile(src: &str) -> Result<Model, Vec<Diagnostic>> {
 /// The keys of tensors defined or declared on lines that failed to parse,
 /// read off the text before `=` (or after the keyword), so that reading
 /// them later is not reported as a second error.
-fn failed_definitions(src: &str, errors: &[sharegrad_grammar::ast::SyntaxError]) -> std::collections::BTreeSet<String> {
+fn failed_definitions(
+    src: &str,
+    errors: &[sharegrad_grammar::ast::SyntaxError],
+) -> std::collections::BTreeSet<String> {
     let mut keys = std::collections::BTreeSet::new();
     for e in errors {
-        let start = src[..e.span.start.min(src.len())].rfind('\n').map_or(0, |i| i + 1);
+        let start = src[..e.span.start.min(src.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
         let line = src[start..].lines().next().unwrap_or("");
         let mut head = line.split('=').next().unwrap_or("").trim();
         for kw in ["input", "param", "const"] {
@@ -75,7 +83,9 @@ fn failed_definitions(src: &str, errors: &[sharegrad_grammar::ast::SyntaxError])
         }
         let head = head.trim_start_matches(['$', '\\', '(', '[', ' ']);
         let mut chars = head.chars();
-        let Some(letter) = chars.next().filter(|c| c.is_ascii_alphabetic()) else { continue };
+        let Some(letter) = chars.next().filter(|c| c.is_ascii_alphabetic()) else {
+            continue;
+        };
         let mut key = letter.to_string();
         let rest: String = chars.collect();
         if let Some(label) = rest.strip_prefix('^') {
