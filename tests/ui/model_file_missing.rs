@@ -1,0 +1,5 @@
+sharegrad::model! {
+    pub mod seed = "examples/no_such_model.eq";
+}
+
+fn main() {}
