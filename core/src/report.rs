@@ -17,7 +17,11 @@ pub fn read_text(p: &Program, r: &Read) -> String {
     }
     s.push_str(&t.key);
     if !r.index.is_empty() {
-        let ix: Vec<String> = r.index.iter().map(|i| i.to_string().replace(' ', "")).collect();
+        let ix: Vec<String> = r
+            .index
+            .iter()
+            .map(|i| i.to_string().replace(' ', ""))
+            .collect();
         let _ = write!(s, "[{}]", ix.join(","));
     }
     s
@@ -57,24 +61,48 @@ fn prec_text(p: &Program, e: &Expr, ctx: u8) -> String {
             }
             (s, 0)
         }
-        Expr::Mul(fs) => (fs.iter().map(|f| prec_text(p, f, 2)).collect::<Vec<_>>().join(" * "), 1),
+        Expr::Mul(fs) => (
+            fs.iter()
+                .map(|f| prec_text(p, f, 2))
+                .collect::<Vec<_>>()
+                .join(" * "),
+            1,
+        ),
         Expr::Neg(a) => (format!("-{}", prec_text(p, a, 2)), 0),
-        Expr::Div(a, b) => (format!("{} / {}", prec_text(p, a, 1), prec_text(p, b, 2)), 1),
+        Expr::Div(a, b) => (
+            format!("{} / {}", prec_text(p, a, 1), prec_text(p, b, 2)),
+            1,
+        ),
         Expr::Pow(a, x) => (format!("{}^{}", prec_text(p, a, 3), fmt_num(*x)), 2),
         Expr::Call(f, args) => {
             let name = match f {
-                Func::Builtin(b) => builtin_name(*b).trim_start_matches('\\').replace("operatorname{", "").replace('}', ""),
+                Func::Builtin(b) => builtin_name(*b)
+                    .trim_start_matches('\\')
+                    .replace("operatorname{", "")
+                    .replace('}', ""),
                 Func::User { name, prime } => format!("{name}{}", if *prime { "'" } else { "" }),
             };
             let a: Vec<String> = args.iter().map(|x| prec_text(p, x, 0)).collect();
             (format!("{name}({})", a.join(", ")), 3)
         }
-        Expr::Reduce { op, var, range, body } => {
+        Expr::Reduce {
+            op,
+            var,
+            range,
+            body,
+        } => {
             let op = match op {
                 ReduceOp::Sum => "sum",
                 ReduceOp::Max => "max",
             };
-            (format!("{op}_{{{var}={}}} {}", range_text(range), prec_text(p, body, 2)), 1)
+            (
+                format!(
+                    "{op}_{{{var}={}}} {}",
+                    range_text(range),
+                    prec_text(p, body, 2)
+                ),
+                1,
+            )
         }
         Expr::Indicator(pr) => (format!("[{}]", pred_text(p, pr)), 3),
     };
@@ -90,9 +118,17 @@ fn pred_text(p: &Program, pr: &Pred) -> String {
         Pred::Gt(a, b) => format!("{} > {}", expr_text(p, a), expr_text(p, b)),
         Pred::Ge(a, b) => format!("{} >= {}", expr_text(p, a), expr_text(p, b)),
         Pred::FirstArgMax { binders, body, at } => {
-            let vs: Vec<String> = binders.iter().map(|(v, r)| format!("{v}={}", range_text(r))).collect();
+            let vs: Vec<String> = binders
+                .iter()
+                .map(|(v, r)| format!("{v}={}", range_text(r)))
+                .collect();
             let at: Vec<String> = at.iter().map(|a| a.to_string()).collect();
-            format!("({}) = first argmax_{{{}}} {}", at.join(","), vs.join(", "), expr_text(p, body))
+            format!(
+                "({}) = first argmax_{{{}}} {}",
+                at.join(","),
+                vs.join(", "),
+                expr_text(p, body)
+            )
         }
     }
 }
@@ -116,14 +152,33 @@ fn cond_text(c: &Cond) -> String {
 
 /// The gather form of one contribution: `[conds] sum_{a=..}^{..} body`.
 pub fn gather_text(p: &Program, g: &Gather) -> String {
+    // A condition goes right after the innermost sum whose variable it
+    // mentions (before all sums when it is on target indices alone).
+    let mentions = |c: &Cond, v: &str| match c {
+        Cond::Divides { den, num } => den.mentions(v) || num.mentions(v),
+        Cond::Within { e, lo, hi } => e.mentions(v) || lo.mentions(v) || hi.mentions(v),
+    };
+    let depth = |c: &Cond| {
+        g.sums
+            .iter()
+            .rposition(|s| mentions(c, &s.var))
+            .map_or(0, |i| i + 1)
+    };
     let mut s = String::new();
-    for c in &g.conds {
-        let _ = write!(s, "[{}] ", cond_text(c));
+    for level in 0..=g.sums.len() {
+        if level > 0 {
+            let v = &g.sums[level - 1];
+            let _ = write!(s, "sum_{{{}={}}} ", v.var, range_text(&v.range));
+        }
+        for c in g.conds.iter().filter(|c| depth(c) == level) {
+            let _ = write!(s, "[{}] ", cond_text(c));
+        }
     }
-    for v in &g.sums {
-        let _ = write!(s, "sum_{{{}={}}} ", v.var, range_text(&v.range));
-    }
-    s.push_str(&prec_text(p, &g.body, if g.sums.is_empty() { 0 } else { 1 }));
+    s.push_str(&prec_text(
+        p,
+        &g.body,
+        if g.sums.is_empty() { 0 } else { 1 },
+    ));
     s
 }
 
@@ -155,7 +210,15 @@ pub fn check_summary(m: &Model) -> String {
     let p = &m.program;
     let g = &m.gradient;
     let mut out = String::new();
-    let _ = writeln!(out, "sizes: {}", if p.sizes.is_empty() { "(none)".into() } else { p.sizes.join(", ") });
+    let _ = writeln!(
+        out,
+        "sizes: {}",
+        if p.sizes.is_empty() {
+            "(none)".into()
+        } else {
+            p.sizes.join(", ")
+        }
+    );
     let _ = writeln!(out, "\ntensors:");
     for t in &p.tensors {
         let kind = match t.kind {
@@ -165,14 +228,40 @@ pub fn check_summary(m: &Model) -> String {
             TensorKind::Defined(_) if t.auxiliary => "aux",
             TensorKind::Defined(_) => "defined",
         };
-        let dims: Vec<String> = t.indices.iter().zip(&t.dims).map(|(i, r)| format!("{} <= {i} <= {}", r.lo, r.hi)).collect();
-        let out_mark = if p.outputs.iter().any(|&o| p.tensors[o].key == t.key) { "  (output)" } else { "" };
-        let _ = writeln!(out, "  {kind:<7} {}{}{}", t.key, if dims.is_empty() { String::new() } else { format!("  {}", dims.join(", ")) }, out_mark);
+        let dims: Vec<String> = t
+            .indices
+            .iter()
+            .zip(&t.dims)
+            .map(|(i, r)| format!("{} <= {i} <= {}", r.lo, r.hi))
+            .collect();
+        let out_mark = if p.outputs.iter().any(|&o| p.tensors[o].key == t.key) {
+            "  (output)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  {kind:<7} {}{}{}",
+            t.key,
+            if dims.is_empty() {
+                String::new()
+            } else {
+                format!("  {}", dims.join(", "))
+            },
+            out_mark
+        );
     }
     let _ = writeln!(out, "\nstatements:");
     for s in &p.statements {
         let t = &p.tensors[s.lhs];
-        let lhs = read_text(p, &Read { tensor: s.lhs, slot: Slot::Value, index: s.vars.iter().map(|v| Poly::var(v)).collect() });
+        let lhs = read_text(
+            p,
+            &Read {
+                tensor: s.lhs,
+                slot: Slot::Value,
+                index: s.vars.iter().map(|v| Poly::var(v)).collect(),
+            },
+        );
         let how = if t.auxiliary {
             "  (hoisted reduction)"
         } else if s.bounds_written {
@@ -187,13 +276,39 @@ pub fn check_summary(m: &Model) -> String {
         if !t.is_leaf() {
             continue;
         }
-        let occ: Vec<(usize, &Occurrence)> = g.occurrences.iter().enumerate().filter(|(_, o)| o.tensor == tid).collect();
-        let grad = if t.wants_gradient() { "gets a gradient" } else { "no gradient" };
-        let _ = writeln!(out, "  {} ({grad}): {} occurrence{}", t.key, occ.len(), if occ.len() == 1 { "" } else { "s" });
+        let occ: Vec<(usize, &Occurrence)> = g
+            .occurrences
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.tensor == tid)
+            .collect();
+        let grad = if t.wants_gradient() {
+            "gets a gradient"
+        } else {
+            "no gradient"
+        };
+        let _ = writeln!(
+            out,
+            "  {} ({grad}): {} occurrence{}",
+            t.key,
+            occ.len(),
+            if occ.len() == 1 { "" } else { "s" }
+        );
         for (oi, o) in occ {
             let s = &p.statements[o.statement];
-            let read = read_text(p, &Read { tensor: tid, slot: Slot::Value, index: o.index.clone() });
-            let scope: Vec<String> = o.scope.iter().map(|(v, r)| format!("{v} in {}", range_text(r))).collect();
+            let read = read_text(
+                p,
+                &Read {
+                    tensor: tid,
+                    slot: Slot::Value,
+                    index: o.index.clone(),
+                },
+            );
+            let scope: Vec<String> = o
+                .scope
+                .iter()
+                .map(|(v, r)| format!("{v} in {}", range_text(r)))
+                .collect();
             let mult = g
                 .adjoints
                 .iter()
@@ -223,9 +338,29 @@ pub fn adjoints_text(m: &Model) -> String {
     let mut out = String::new();
     for a in &m.gradient.adjoints {
         let t = &p.tensors[a.tensor];
-        let lhs = read_text(p, &Read { tensor: a.tensor, slot: Slot::Adjoint, index: a.vars.iter().map(|v| Poly::var(v)).collect() });
-        let dims: Vec<String> = a.vars.iter().zip(&t.dims).map(|(v, r)| format!("{} <= {v} <= {}", r.lo, r.hi)).collect();
-        let _ = writeln!(out, "  {lhs}{} =", if dims.is_empty() { String::new() } else { format!("  ({})", dims.join(", ")) });
+        let lhs = read_text(
+            p,
+            &Read {
+                tensor: a.tensor,
+                slot: Slot::Adjoint,
+                index: a.vars.iter().map(|v| Poly::var(v)).collect(),
+            },
+        );
+        let dims: Vec<String> = a
+            .vars
+            .iter()
+            .zip(&t.dims)
+            .map(|(v, r)| format!("{} <= {v} <= {}", r.lo, r.hi))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {lhs}{} =",
+            if dims.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", dims.join(", "))
+            }
+        );
         if a.seeded {
             let _ = writeln!(out, "      seed");
         }

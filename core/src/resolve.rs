@@ -25,8 +25,16 @@ pub fn resolve(file: &ast::File, src: &str) -> Result<Program, Vec<Diagnostic>> 
 /// Like [`resolve`], with the keys of tensors whose statements are known to
 /// be broken (they failed to parse): reads of them report nothing more,
 /// so one mistake gives one error, not a cascade.
-pub fn resolve_with_broken(file: &ast::File, src: &str, broken: BTreeSet<String>) -> Result<Program, Vec<Diagnostic>> {
-    let mut r = Resolver { src, broken, ..Resolver::default() };
+pub fn resolve_with_broken(
+    file: &ast::File,
+    src: &str,
+    broken: BTreeSet<String>,
+) -> Result<Program, Vec<Diagnostic>> {
+    let mut r = Resolver {
+        src,
+        broken,
+        ..Resolver::default()
+    };
     r.run(file);
     if r.errors.is_empty() {
         Ok(r.program())
@@ -94,7 +102,10 @@ impl<'s> Resolver<'s> {
         for item in &file.items {
             if let ast::Item::FnDef(f) = item {
                 if self.fn_defs.contains_key(&f.name.name) {
-                    self.err(f.name.span, format!("function `{}` is defined twice", f.name.name));
+                    self.err(
+                        f.name.span,
+                        format!("function `{}` is defined twice", f.name.name),
+                    );
                 } else {
                     self.fn_defs.insert(f.name.name.clone(), f);
                 }
@@ -152,7 +163,9 @@ impl<'s> Resolver<'s> {
             ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| self.collect_int_syms(t)),
             ast::IntExpr::Product(fs, _) => fs.iter().for_each(|f| self.collect_int_syms(f)),
             ast::IntExpr::Neg(a, _) => self.collect_int_syms(a),
-            ast::IntExpr::FloorDiv(a, b, _) | ast::IntExpr::CeilDiv(a, b, _) | ast::IntExpr::Div(a, b, _) => {
+            ast::IntExpr::FloorDiv(a, b, _)
+            | ast::IntExpr::CeilDiv(a, b, _)
+            | ast::IntExpr::Div(a, b, _) => {
                 self.collect_int_syms(a);
                 self.collect_int_syms(b);
             }
@@ -177,14 +190,23 @@ impl<'s> Resolver<'s> {
 
     // --- declarations ----------------------------------------------------
 
-    fn plain_indices(&mut self, owner: &str, written: &[ast::IntExpr]) -> Option<Vec<(String, Span)>> {
+    fn plain_indices(
+        &mut self,
+        owner: &str,
+        written: &[ast::IntExpr],
+    ) -> Option<Vec<(String, Span)>> {
         let mut out: Vec<(String, Span)> = Vec::new();
         let mut ok = true;
         for ix in written {
             match ix {
-                ast::IntExpr::Sym(id) if id.name.len() == 1 && id.name.chars().all(|c| c.is_ascii_lowercase()) => {
+                ast::IntExpr::Sym(id)
+                    if id.name.len() == 1 && id.name.chars().all(|c| c.is_ascii_lowercase()) =>
+                {
                     if out.iter().any(|(n, _)| *n == id.name) {
-                        self.err(id.span, format!("index `{}` appears twice on `{owner}`", id.name));
+                        self.err(
+                            id.span,
+                            format!("index `{}` appears twice on `{owner}`", id.name),
+                        );
                         ok = false;
                     } else {
                         out.push((id.name.clone(), id.span));
@@ -202,12 +224,21 @@ impl<'s> Resolver<'s> {
         ok.then_some(out)
     }
 
-    fn bounds_for(&mut self, owner: &str, vars: &[(String, Span)], bounds: &[ast::Bound], required: bool) -> Option<Vec<Range>> {
+    fn bounds_for(
+        &mut self,
+        owner: &str,
+        vars: &[(String, Span)],
+        bounds: &[ast::Bound],
+        required: bool,
+    ) -> Option<Vec<Range>> {
         let mut ranges: Vec<Option<Range>> = vec![None; vars.len()];
         let mut ok = true;
         for b in bounds {
             let Some(pos) = vars.iter().position(|(v, _)| *v == b.var.name) else {
-                self.err(b.var.span, format!("`{}` is not an index of `{owner}`", b.var.name));
+                self.err(
+                    b.var.span,
+                    format!("`{}` is not an index of `{owner}`", b.var.name),
+                );
                 ok = false;
                 continue;
             };
@@ -227,7 +258,9 @@ impl<'s> Resolver<'s> {
         for (i, (v, span)) in vars.iter().enumerate() {
             if ranges[i].is_none() && ok {
                 let d = Diagnostic::new(*span, format!("index `{v}` of `{owner}` has no bound"))
-                    .note(format!("write a bound after the statement, like `, 0 \\le {v} < n`"));
+                    .note(format!(
+                        "write a bound after the statement, like `, 0 \\le {v} < n`"
+                    ));
                 self.errors.push(d);
                 ok = false;
             }
@@ -241,34 +274,55 @@ impl<'s> Resolver<'s> {
     fn bound_range(&mut self, b: &ast::Bound) -> Option<Range> {
         let lo = self.size_expr(&b.lo)?;
         let hi = self.size_expr(&b.hi)?;
-        let lo = if b.lo_rel == ast::Rel::Lt { lo.add_int(1) } else { lo };
-        let hi = if b.hi_rel == ast::Rel::Lt { hi.add_int(-1) } else { hi };
+        let lo = if b.lo_rel == ast::Rel::Lt {
+            lo.add_int(1)
+        } else {
+            lo
+        };
+        let hi = if b.hi_rel == ast::Rel::Lt {
+            hi.add_int(-1)
+        } else {
+            hi
+        };
         Some(Range { lo, hi })
     }
 
     /// An expression in sizes and integers only (bounds, limits).
     fn size_expr(&mut self, e: &ast::IntExpr) -> Option<Poly> {
-        let scope = Scope { vars: Vec::new(), param: None };
+        let scope = Scope {
+            vars: Vec::new(),
+            param: None,
+        };
         self.int_expr(e, &scope, true)
     }
 
     fn declaration(&mut self, d: &ast::Decl) {
         let key = d.name.key();
         if self.is_size(&key) {
-            self.err(d.name.span, format!("`{key}` is a size (it appears in a bound) and cannot also be a tensor"));
+            self.err(
+                d.name.span,
+                format!("`{key}` is a size (it appears in a bound) and cannot also be a tensor"),
+            );
             return;
         }
         if let Some(t) = self.tensors.iter().find(|t| t.key == key) {
             let (line, _) = crate::diagnostics::line_col(self.src, t.span.start);
-            self.err(d.name.span, format!("`{key}` is already declared on line {line}"));
+            self.err(
+                d.name.span,
+                format!("`{key}` is already declared on line {line}"),
+            );
             return;
         }
         if self.fn_defs.contains_key(&key) {
             self.err(d.name.span, format!("`{key}` is already a function"));
             return;
         }
-        let Some(vars) = self.plain_indices(&key, &d.indices) else { return };
-        let Some(dims) = self.bounds_for(&key, &vars, &d.bounds, true) else { return };
+        let Some(vars) = self.plain_indices(&key, &d.indices) else {
+            return;
+        };
+        let Some(dims) = self.bounds_for(&key, &vars, &d.bounds, true) else {
+            return;
+        };
         self.tensors.push(Tensor {
             key,
             letter: d.name.letter.clone(),
@@ -289,21 +343,36 @@ impl<'s> Resolver<'s> {
         if f.params.len() != 1 {
             self.err(
                 f.span,
-                format!("user function `{name}` must take exactly one argument, found {}", f.params.len()),
+                format!(
+                    "user function `{name}` must take exactly one argument, found {}",
+                    f.params.len()
+                ),
             );
             return;
         }
         let param = f.params[0].name.clone();
-        let scope = Scope { vars: Vec::new(), param: Some(&param) };
-        let Some(body) = self.expr(&f.body, &scope) else { return };
+        let scope = Scope {
+            vars: Vec::new(),
+            param: Some(&param),
+        };
+        let Some(body) = self.expr(&f.body, &scope) else {
+            return;
+        };
         if let Some(span) = self.fn_cycle(&name, &f.body, &mut Vec::new()) {
             self.err(span, format!("function `{name}` calls itself"));
             return;
         }
-        let derivative = crate::diff::derivative_wrt_param(&body).map(|d| crate::simplify::simplify(&d));
+        let derivative =
+            crate::diff::derivative_wrt_param(&body).map(|d| crate::simplify::simplify(&d));
         self.functions.insert(
             name.clone(),
-            UserFn { name, param, body: Some(body), derivative, span: f.span },
+            UserFn {
+                name,
+                param,
+                body: Some(body),
+                derivative,
+                span: f.span,
+            },
         );
     }
 
@@ -313,7 +382,12 @@ impl<'s> Resolver<'s> {
             if found.is_some() {
                 return;
             }
-            if let ast::Expr::Call { callee: ast::Callee::User(id), callee_span, .. } = x {
+            if let ast::Expr::Call {
+                callee: ast::Callee::User(id),
+                callee_span,
+                ..
+            } = x
+            {
                 if id.name == root {
                     found = Some(*callee_span);
                 } else if !stack.contains(&id.name) {
@@ -350,7 +424,10 @@ impl<'s> Resolver<'s> {
             return;
         }
         if self.is_size(&key) {
-            self.err(e.lhs.span, format!("`{key}` is a size (it appears in a bound) and cannot also be a tensor"));
+            self.err(
+                e.lhs.span,
+                format!("`{key}` is a size (it appears in a bound) and cannot also be a tensor"),
+            );
             return;
         }
         if self.fn_defs.contains_key(&key) {
@@ -358,14 +435,25 @@ impl<'s> Resolver<'s> {
             return;
         }
         self.later.remove(&key);
-        let Some(vars) = self.plain_indices(&key, &e.lhs_indices) else { return };
+        let Some(vars) = self.plain_indices(&key, &e.lhs_indices) else {
+            return;
+        };
         let written = self.bounds_for(&key, &vars, &e.bounds, false);
         if !e.bounds.is_empty() && written.is_none() {
             return;
         }
-        let scope = Scope { vars: vars.iter().map(|(v, _)| v.clone()).collect(), param: None };
-        let Some(rhs) = self.expr(&e.rhs, &scope) else { return };
-        let restated: Vec<Expr> = e.restated.iter().filter_map(|r| self.expr(r, &scope)).collect();
+        let scope = Scope {
+            vars: vars.iter().map(|(v, _)| v.clone()).collect(),
+            param: None,
+        };
+        let Some(rhs) = self.expr(&e.rhs, &scope) else {
+            return;
+        };
+        let restated: Vec<Expr> = e
+            .restated
+            .iter()
+            .filter_map(|r| self.expr(r, &scope))
+            .collect();
         if restated.len() != e.restated.len() {
             return;
         }
@@ -392,7 +480,12 @@ impl<'s> Resolver<'s> {
         });
         let scope_ranges: Vec<(String, Range)> = scope.vars.iter().cloned().zip(dims).collect();
         let rhs = self.hoist(rhs, &scope_ranges, true);
-        let source = self.src.get(e.span.start..e.span.end).unwrap_or("").trim().to_string();
+        let source = self
+            .src
+            .get(e.span.start..e.span.end)
+            .unwrap_or("")
+            .trim()
+            .to_string();
         self.tensors[id].kind = TensorKind::Defined(self.statements.len());
         self.statements.push(Statement {
             lhs: id,
@@ -410,9 +503,19 @@ impl<'s> Resolver<'s> {
     /// visible at `e` with their ranges, outermost first.
     fn hoist(&mut self, e: Expr, scope: &[(String, Range)], linear: bool) -> Expr {
         match e {
-            Expr::Reduce { op, var, range, body } => {
+            Expr::Reduce {
+                op,
+                var,
+                range,
+                body,
+            } => {
                 if !linear {
-                    let reduce = Expr::Reduce { op, var, range, body };
+                    let reduce = Expr::Reduce {
+                        op,
+                        var,
+                        range,
+                        body,
+                    };
                     return self.hoist_out(reduce, scope);
                 }
                 let mut inner = scope.to_vec();
@@ -421,16 +524,36 @@ impl<'s> Resolver<'s> {
                 // its argmax test re-evaluates the body.
                 let body_linear = match op {
                     ReduceOp::Sum => true,
-                    ReduceOp::Max => matches!(*body, Expr::Reduce { op: ReduceOp::Max, .. }),
+                    ReduceOp::Max => matches!(
+                        *body,
+                        Expr::Reduce {
+                            op: ReduceOp::Max,
+                            ..
+                        }
+                    ),
                 };
                 let body = match (op, *body) {
-                    (ReduceOp::Max, b @ Expr::Reduce { op: ReduceOp::Max, .. }) => self.hoist(b, &inner, true),
+                    (
+                        ReduceOp::Max,
+                        b @ Expr::Reduce {
+                            op: ReduceOp::Max, ..
+                        },
+                    ) => self.hoist(b, &inner, true),
                     (ReduceOp::Max, b) => self.hoist_all(b, &inner),
                     (_, b) => self.hoist(b, &inner, body_linear),
                 };
-                Expr::Reduce { op, var, range, body: Box::new(body) }
+                Expr::Reduce {
+                    op,
+                    var,
+                    range,
+                    body: Box::new(body),
+                }
             }
-            Expr::Add(ts) => Expr::Add(ts.into_iter().map(|t| self.hoist(t, scope, linear)).collect()),
+            Expr::Add(ts) => Expr::Add(
+                ts.into_iter()
+                    .map(|t| self.hoist(t, scope, linear))
+                    .collect(),
+            ),
             Expr::Neg(a) => Expr::Neg(Box::new(self.hoist(*a, scope, linear))),
             Expr::Mul(fs) => {
                 let free: Vec<bool> = fs.iter().map(|f| !has_read(f)).collect();
@@ -452,7 +575,12 @@ impl<'s> Resolver<'s> {
                 Expr::Div(Box::new(a), Box::new(b))
             }
             Expr::Pow(a, p) => Expr::Pow(Box::new(self.hoist(*a, scope, false)), p),
-            Expr::Call(f, args) => Expr::Call(f, args.into_iter().map(|a| self.hoist(a, scope, false)).collect()),
+            Expr::Call(f, args) => Expr::Call(
+                f,
+                args.into_iter()
+                    .map(|a| self.hoist(a, scope, false))
+                    .collect(),
+            ),
             other => other,
         }
     }
@@ -464,12 +592,18 @@ impl<'s> Resolver<'s> {
 
     fn hoist_out(&mut self, reduce: Expr, scope: &[(String, Range)]) -> Expr {
         let used = free_vars(&reduce);
-        let vars: Vec<(String, Range)> = scope.iter().filter(|(v, _)| used.contains(v)).cloned().collect();
+        let vars: Vec<(String, Range)> = scope
+            .iter()
+            .filter(|(v, _)| used.contains(v))
+            .cloned()
+            .collect();
         // The reduction becomes the root of its own statement: linear there.
         let rhs = self.hoist(reduce.clone(), &vars, true);
         self.aux_count += 1;
         let letter = match &reduce {
-            Expr::Reduce { op: ReduceOp::Max, .. } => "M",
+            Expr::Reduce {
+                op: ReduceOp::Max, ..
+            } => "M",
             _ => "S",
         };
         let label = format!("[{}]", self.aux_count);
@@ -494,12 +628,21 @@ impl<'s> Resolver<'s> {
             source: String::new(),
             span: Span::default(),
         });
-        Expr::Read(Read { tensor: id, slot: Slot::Value, index: vars.iter().map(|(v, _)| Poly::var(v)).collect() })
+        Expr::Read(Read {
+            tensor: id,
+            slot: Slot::Value,
+            index: vars.iter().map(|(v, _)| Poly::var(v)).collect(),
+        })
     }
 
     /// "Valid" ranges: each LHS index takes every value for which every read
     /// is in range for every value of the reduction indices.
-    fn infer_ranges(&mut self, key: &str, vars: &[(String, Span)], rhs: &Expr) -> Option<Vec<Range>> {
+    fn infer_ranges(
+        &mut self,
+        key: &str,
+        vars: &[(String, Span)],
+        rhs: &Expr,
+    ) -> Option<Vec<Range>> {
         let names: Vec<String> = vars.iter().map(|(v, _)| v.clone()).collect();
         let mut lows: Vec<Vec<Poly>> = vec![Vec::new(); vars.len()];
         let mut highs: Vec<Vec<Poly>> = vec![Vec::new(); vars.len()];
@@ -508,14 +651,21 @@ impl<'s> Resolver<'s> {
         visit_reads(rhs, &mut Vec::new(), &mut |read, binders| {
             let t = &tensors[read.tensor];
             for (d, g) in read.index.iter().enumerate() {
-                let mentioned: Vec<usize> = (0..names.len()).filter(|&k| g.mentions(&names[k])).collect();
+                let mentioned: Vec<usize> = (0..names.len())
+                    .filter(|&k| g.mentions(&names[k]))
+                    .collect();
                 if mentioned.len() != 1 {
                     continue;
                 }
                 let k = mentioned[0];
-                let Some((c, rest)) = g.linear_in(&names[k]) else { continue };
+                let Some((c, rest)) = g.linear_in(&names[k]) else {
+                    continue;
+                };
                 let Some(sign) = c.sign_assuming_positive_sizes() else {
-                    problem = Some(format!("the sign of the coefficient `{c}` of `{}` is unknown", names[k]));
+                    problem = Some(format!(
+                        "the sign of the coefficient `{c}` of `{}` is unknown",
+                        names[k]
+                    ));
                     continue;
                 };
                 if sign == 0 {
@@ -524,12 +674,18 @@ impl<'s> Resolver<'s> {
                 // Smallest and largest value of `rest` over the reduction box.
                 let (mut rmin, mut rmax) = (rest.clone(), rest.clone());
                 for (b, range) in binders.iter() {
-                    let Some((cb, _)) = rmin.linear_in(b) else { continue };
+                    let Some((cb, _)) = rmin.linear_in(b) else {
+                        continue;
+                    };
                     if cb.is_zero() {
                         continue;
                     }
                     let s = cb.sign_assuming_positive_sizes().unwrap_or(1);
-                    let (at_min, at_max) = if s > 0 { (&range.lo, &range.hi) } else { (&range.hi, &range.lo) };
+                    let (at_min, at_max) = if s > 0 {
+                        (&range.lo, &range.hi)
+                    } else {
+                        (&range.hi, &range.lo)
+                    };
                     rmin = rmin.substitute(b, at_min);
                     rmax = rmax.substitute(b, at_max);
                 }
@@ -564,8 +720,14 @@ impl<'s> Resolver<'s> {
                 self.errors.push(d);
                 return None;
             }
-            let lo = lows[k].iter().skip(1).fold(lows[k][0].clone(), |a, b| a.max_of(b));
-            let hi = highs[k].iter().skip(1).fold(highs[k][0].clone(), |a, b| a.min_of(b));
+            let lo = lows[k]
+                .iter()
+                .skip(1)
+                .fold(lows[k][0].clone(), |a, b| a.max_of(b));
+            let hi = highs[k]
+                .iter()
+                .skip(1)
+                .fold(highs[k][0].clone(), |a, b| a.min_of(b));
             dims.push(Range { lo, hi });
         }
         Some(dims)
@@ -576,7 +738,11 @@ impl<'s> Resolver<'s> {
     fn expr(&mut self, e: &ast::Expr, scope: &Scope) -> Option<Expr> {
         Some(match e {
             ast::Expr::Num { value, .. } => Expr::Num(*value),
-            ast::Expr::Tensor { name, subscripts, span } => self.read(name, subscripts, *span, scope)?,
+            ast::Expr::Tensor {
+                name,
+                subscripts,
+                span,
+            } => self.read(name, subscripts, *span, scope)?,
             ast::Expr::Sum(ts, _) => {
                 let mut out = Vec::new();
                 let mut ok = true;
@@ -605,17 +771,34 @@ impl<'s> Resolver<'s> {
             ast::Expr::Pow(a, p, _) => {
                 let base = self.expr(a, scope);
                 let Some(exp) = const_value(p) else {
-                    self.err(p.span(), "an exponent must be a constant number, like `^{2}` or `^{1/2}`");
+                    self.err(
+                        p.span(),
+                        "an exponent must be a constant number, like `^{2}` or `^{1/2}`",
+                    );
                     return None;
                 };
                 Expr::Pow(Box::new(base?), exp)
             }
-            ast::Expr::Call { callee, callee_span, args, span } => self.call(callee, *callee_span, args, *span, scope)?,
-            ast::Expr::Reduce { op, binders, body, .. } => self.reduce(*op, binders, body, scope)?,
+            ast::Expr::Call {
+                callee,
+                callee_span,
+                args,
+                span,
+            } => self.call(callee, *callee_span, args, *span, scope)?,
+            ast::Expr::Reduce {
+                op, binders, body, ..
+            } => self.reduce(*op, binders, body, scope)?,
         })
     }
 
-    fn call(&mut self, callee: &ast::Callee, cspan: Span, args: &[ast::Expr], span: Span, scope: &Scope) -> Option<Expr> {
+    fn call(
+        &mut self,
+        callee: &ast::Callee,
+        cspan: Span,
+        args: &[ast::Expr],
+        span: Span,
+        scope: &Scope,
+    ) -> Option<Expr> {
         let resolved: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a, scope)).collect();
         match callee {
             ast::Callee::Builtin(b) => {
@@ -632,7 +815,10 @@ impl<'s> Resolver<'s> {
                     );
                     return None;
                 }
-                Some(Expr::Call(Func::Builtin(*b), resolved.into_iter().collect::<Option<Vec<_>>>()?))
+                Some(Expr::Call(
+                    Func::Builtin(*b),
+                    resolved.into_iter().collect::<Option<Vec<_>>>()?,
+                ))
             }
             ast::Callee::User(id) => {
                 let name = &id.name;
@@ -645,7 +831,12 @@ impl<'s> Resolver<'s> {
                         return None;
                     }
                     let head = self.read(
-                        &ast::TensorName { letter: name.clone(), greek: false, label: None, span: id.span },
+                        &ast::TensorName {
+                            letter: name.clone(),
+                            greek: false,
+                            label: None,
+                            span: id.span,
+                        },
                         &[],
                         id.span,
                         scope,
@@ -653,8 +844,12 @@ impl<'s> Resolver<'s> {
                     let arg = resolved.into_iter().next().flatten()?;
                     return Some(Expr::Mul(vec![head, arg]));
                 }
-                if scope.vars.contains(name) || self.is_size(name) || scope.param == Some(name.as_str()) {
-                    if args.len() == 1 {
+                if (scope.vars.contains(name)
+                    || self.is_size(name)
+                    || scope.param == Some(name.as_str()))
+                    && args.len() == 1
+                {
+                    {
                         let head = if scope.param == Some(name.as_str()) {
                             Expr::Param(name.clone())
                         } else if scope.vars.contains(name) {
@@ -669,23 +864,44 @@ impl<'s> Resolver<'s> {
                 if args.len() != 1 {
                     self.err(
                         span,
-                        format!("user function `{name}` takes one argument, found {}", args.len()),
+                        format!(
+                            "user function `{name}` takes one argument, found {}",
+                            args.len()
+                        ),
                     );
                     return None;
                 }
                 if !is_fn && !self.functions.contains_key(name) {
                     self.functions.insert(
                         name.clone(),
-                        UserFn { name: name.clone(), param: "z".into(), body: None, derivative: None, span: cspan },
+                        UserFn {
+                            name: name.clone(),
+                            param: "z".into(),
+                            body: None,
+                            derivative: None,
+                            span: cspan,
+                        },
                     );
                 }
                 let arg = resolved.into_iter().next().flatten()?;
-                Some(Expr::Call(Func::User { name: name.clone(), prime: false }, vec![arg]))
+                Some(Expr::Call(
+                    Func::User {
+                        name: name.clone(),
+                        prime: false,
+                    },
+                    vec![arg],
+                ))
             }
         }
     }
 
-    fn read(&mut self, name: &ast::TensorName, subs: &[ast::IntExpr], span: Span, scope: &Scope) -> Option<Expr> {
+    fn read(
+        &mut self,
+        name: &ast::TensorName,
+        subs: &[ast::IntExpr],
+        span: Span,
+        scope: &Scope,
+    ) -> Option<Expr> {
         let key = name.key();
         if let Some(id) = self.tensors.iter().position(|t| t.key == key) {
             let want = self.tensors[id].dims.len();
@@ -709,14 +925,24 @@ impl<'s> Resolver<'s> {
                 }
                 index.push(p);
             }
-            return Some(Expr::Read(Read { tensor: id, slot: Slot::Value, index }));
+            return Some(Expr::Read(Read {
+                tensor: id,
+                slot: Slot::Value,
+                index,
+            }));
         }
         // `b^2`, `z^2` on a scalar without subscripts, when no tensor carries
         // that label: a power, as a reader of the formula expects.
         if let (true, Some(label)) = (subs.is_empty(), &name.label) {
             if let Some(p) = numeric_label(label) {
-                let base = ast::TensorName { label: None, ..name.clone() };
-                let known = self.tensors.iter().any(|t| t.key == base.key() && t.dims.is_empty())
+                let base = ast::TensorName {
+                    label: None,
+                    ..name.clone()
+                };
+                let known = self
+                    .tensors
+                    .iter()
+                    .any(|t| t.key == base.key() && t.dims.is_empty())
                     || scope.param == Some(base.key().as_str())
                     || self.is_size(&base.key());
                 if known {
@@ -740,33 +966,58 @@ impl<'s> Resolver<'s> {
             return None;
         }
         if scope.param.is_some() {
-            self.err(span, format!("a function body may only use its parameter, not `{key}`"));
+            self.err(
+                span,
+                format!("a function body may only use its parameter, not `{key}`"),
+            );
             return None;
         }
         if self.is_size(&key) {
-            self.err(span, format!("`{key}` is a size (it appears in a bound), not a tensor"));
+            self.err(
+                span,
+                format!("`{key}` is a size (it appears in a bound), not a tensor"),
+            );
             return None;
         }
         if let Some(def) = self.later.get(&key) {
             let (line, _) = crate::diagnostics::line_col(self.src, def.start);
-            self.err(span, format!("`{key}` is read before it is defined (on line {line})"));
+            self.err(
+                span,
+                format!("`{key}` is read before it is defined (on line {line})"),
+            );
             return None;
         }
-        let d = Diagnostic::new(name.span, format!("undeclared tensor `{key}`"))
-            .note(format!("declare it, like `input {key}_i, 0 \\le i < n`, or define it by an equation"));
+        let d = Diagnostic::new(name.span, format!("undeclared tensor `{key}`")).note(format!(
+            "declare it, like `input {key}_i, 0 \\le i < n`, or define it by an equation"
+        ));
         self.errors.push(d);
         None
     }
 
-    fn reduce(&mut self, op: ReduceOp, binders: &[ast::Binder], body: &ast::Expr, scope: &Scope) -> Option<Expr> {
-        let mut inner = Scope { vars: scope.vars.clone(), param: scope.param };
+    fn reduce(
+        &mut self,
+        op: ReduceOp,
+        binders: &[ast::Binder],
+        body: &ast::Expr,
+        scope: &Scope,
+    ) -> Option<Expr> {
+        let mut inner = Scope {
+            vars: scope.vars.clone(),
+            param: scope.param,
+        };
         for b in binders {
             if inner.vars.contains(&b.var.name) {
-                self.err(b.var.span, format!("index `{}` is already bound here", b.var.name));
+                self.err(
+                    b.var.span,
+                    format!("index `{}` is already bound here", b.var.name),
+                );
                 return None;
             }
             if self.is_size(&b.var.name) && b.var.name.chars().all(|c| !c.is_ascii_lowercase()) {
-                self.err(b.var.span, format!("`{}` is a size and cannot be a reduction index", b.var.name));
+                self.err(
+                    b.var.span,
+                    format!("`{}` is a size and cannot be a reduction index", b.var.name),
+                );
                 return None;
             }
             inner.vars.push(b.var.name.clone());
@@ -778,17 +1029,36 @@ impl<'s> Resolver<'s> {
                     let lo = self.limit(lo)?;
                     let hi = self.limit(hi)?;
                     Range {
-                        lo: if *lrel == ast::Rel::Lt { lo.add_int(1) } else { lo },
-                        hi: if *hrel == ast::Rel::Lt { hi.add_int(-1) } else { hi },
+                        lo: if *lrel == ast::Rel::Lt {
+                            lo.add_int(1)
+                        } else {
+                            lo
+                        },
+                        hi: if *hrel == ast::Rel::Lt {
+                            hi.add_int(-1)
+                        } else {
+                            hi
+                        },
                     }
                 }
                 (None, None) => self.infer_binder(&b.var, &e)?,
                 _ => {
-                    self.err(b.span, format!("give `{}` both limits, like `\\sum_{{{0}=0}}^{{K-1}}`, or none", b.var.name));
+                    self.err(
+                        b.span,
+                        format!(
+                            "give `{}` both limits, like `\\sum_{{{0}=0}}^{{K-1}}`, or none",
+                            b.var.name
+                        ),
+                    );
                     return None;
                 }
             };
-            e = Expr::Reduce { op, var: b.var.name.clone(), range, body: Box::new(e) };
+            e = Expr::Reduce {
+                op,
+                var: b.var.name.clone(),
+                range,
+                body: Box::new(e),
+            };
         }
         Some(e)
     }
@@ -850,7 +1120,10 @@ impl<'s> Resolver<'s> {
                     Poly::var(&id.name)
                 } else if self.is_size(&id.name) || sizes_only {
                     if self.tensors.iter().any(|t| t.key == id.name) {
-                        self.err(id.span, format!("`{}` is a tensor and cannot be used as a size", id.name));
+                        self.err(
+                            id.span,
+                            format!("`{}` is a tensor and cannot be used as a size", id.name),
+                        );
                         return None;
                     }
                     Poly::size(&id.name)
@@ -873,12 +1146,17 @@ impl<'s> Resolver<'s> {
             }
             ast::IntExpr::Product(fs, _) => {
                 // A letter multiplying an index variable is a coefficient: a size.
-                let has_var = fs.iter().any(|f| matches!(f, ast::IntExpr::Sym(id) if scope.vars.contains(&id.name)));
+                let has_var = fs
+                    .iter()
+                    .any(|f| matches!(f, ast::IntExpr::Sym(id) if scope.vars.contains(&id.name)));
                 let mut acc = Poly::int(1);
                 for f in fs {
                     let p = match f {
                         ast::IntExpr::Sym(id)
-                            if has_var && !sizes_only && !scope.vars.contains(&id.name) && !self.is_size(&id.name) =>
+                            if has_var
+                                && !sizes_only
+                                && !scope.vars.contains(&id.name)
+                                && !self.is_size(&id.name) =>
                         {
                             self.sizes.push(id.name.clone());
                             Poly::size(&id.name)
@@ -890,7 +1168,9 @@ impl<'s> Resolver<'s> {
                 acc
             }
             ast::IntExpr::Neg(a, _) => self.int_expr(a, scope, sizes_only)?.neg(),
-            ast::IntExpr::FloorDiv(a, b, _) | ast::IntExpr::CeilDiv(a, b, _) | ast::IntExpr::Div(a, b, _) => {
+            ast::IntExpr::FloorDiv(a, b, _)
+            | ast::IntExpr::CeilDiv(a, b, _)
+            | ast::IntExpr::Div(a, b, _) => {
                 let p = self.int_expr(a, scope, sizes_only)?;
                 let q = self.int_expr(b, scope, sizes_only)?;
                 if !q.vars().is_empty() {
@@ -906,7 +1186,10 @@ impl<'s> Resolver<'s> {
                     (_, ast::IntExpr::CeilDiv(..)) => p.ceil_div(&q),
                     _ => {
                         let exact = p.exact_div(&q);
-                        if exact.terms().any(|(m, _)| m.iter().any(|a| matches!(a, Atom::ExactDiv(..)))) {
+                        if exact
+                            .terms()
+                            .any(|(m, _)| m.iter().any(|a| matches!(a, Atom::ExactDiv(..))))
+                        {
                             self.err(e.span(), "integer division must be written with `\\lfloor a/b \\rfloor` or `\\lceil a/b \\rceil`");
                             return None;
                         }
@@ -951,7 +1234,6 @@ impl<'s> Resolver<'s> {
     }
 }
 
-
 /// Calls `f` on every node of a syntax tree, parents first.
 fn visit_ast<'a>(e: &'a ast::Expr, f: &mut dyn FnMut(&'a ast::Expr)) {
     f(e);
@@ -969,19 +1251,29 @@ fn visit_ast<'a>(e: &'a ast::Expr, f: &mut dyn FnMut(&'a ast::Expr)) {
     }
 }
 
+/// Index variables with their ranges, outermost first.
+pub type Binders = Vec<(String, Range)>;
+
+/// A callback on a read and the reductions enclosing it.
+pub type ReadVisitor<'a> = dyn FnMut(&Read, &[(String, Range)]) + 'a;
+
 /// Calls `f` on every read with the reductions enclosing it (outermost
 /// first), including reads inside argmax tests.
-pub fn visit_reads(e: &Expr, binders: &mut Vec<(String, Range)>, f: &mut dyn FnMut(&Read, &[(String, Range)])) {
+pub fn visit_reads(e: &Expr, binders: &mut Binders, f: &mut ReadVisitor<'_>) {
     match e {
         Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) => {}
         Expr::Read(r) => f(r, binders),
-        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| visit_reads(x, binders, f)),
+        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => {
+            xs.iter().for_each(|x| visit_reads(x, binders, f))
+        }
         Expr::Neg(a) | Expr::Pow(a, _) => visit_reads(a, binders, f),
         Expr::Div(a, b) => {
             visit_reads(a, binders, f);
             visit_reads(b, binders, f);
         }
-        Expr::Reduce { var, range, body, .. } => {
+        Expr::Reduce {
+            var, range, body, ..
+        } => {
             binders.push((var.clone(), range.clone()));
             visit_reads(body, binders, f);
             binders.pop();
@@ -991,7 +1283,9 @@ pub fn visit_reads(e: &Expr, binders: &mut Vec<(String, Range)>, f: &mut dyn FnM
                 visit_reads(a, binders, f);
                 visit_reads(b, binders, f);
             }
-            Pred::FirstArgMax { binders: bs, body, .. } => {
+            Pred::FirstArgMax {
+                binders: bs, body, ..
+            } => {
                 let n = binders.len();
                 binders.extend(bs.iter().cloned());
                 visit_reads(body, binders, f);
@@ -1027,7 +1321,9 @@ fn collect_free(e: &Expr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
         Expr::Num(_) | Expr::Size(_) | Expr::Param(_) => {}
         Expr::Index(p) => add(p, bound, out),
         Expr::Read(r) => r.index.iter().for_each(|p| add(p, bound, out)),
-        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| collect_free(x, bound, out)),
+        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => {
+            xs.iter().for_each(|x| collect_free(x, bound, out))
+        }
         Expr::Neg(a) | Expr::Pow(a, _) => collect_free(a, bound, out),
         Expr::Div(a, b) => {
             collect_free(a, bound, out);
@@ -1060,7 +1356,9 @@ fn non_affine(p: &Poly, vars: &[String]) -> Option<String> {
         match p.linear_in(v) {
             None => return Some(format!("index expression `{p}` is not affine in `{v}`")),
             Some((c, _)) if !c.vars().is_empty() => {
-                return Some(format!("index expression `{p}` multiplies index variables; it must be affine"))
+                return Some(format!(
+                    "index expression `{p}` multiplies index variables; it must be affine"
+                ))
             }
             _ => {}
         }
@@ -1074,7 +1372,10 @@ fn const_value(e: &ast::Expr) -> Option<f64> {
         ast::Expr::Num { value, .. } => Some(*value),
         ast::Expr::Neg(a, _) => Some(-const_value(a)?),
         ast::Expr::Div(a, b, _) => Some(const_value(a)? / const_value(b)?),
-        ast::Expr::Product(fs, _) => fs.iter().map(const_value).try_fold(1.0, |acc, x| Some(acc * x?)),
+        ast::Expr::Product(fs, _) => fs
+            .iter()
+            .map(const_value)
+            .try_fold(1.0, |acc, x| Some(acc * x?)),
         ast::Expr::Sum(ts, _) => ts.iter().try_fold(0.0, |acc, (neg, t)| {
             let v = const_value(t)?;
             Some(if *neg { acc - v } else { acc + v })

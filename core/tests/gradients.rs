@@ -36,13 +36,18 @@ fn dims_len(p: &Program, id: usize, sizes: &BTreeMap<String, i64>) -> usize {
 /// Random leaves and seeds for a model at the given sizes.
 fn random_data(p: &Program, sizes: &BTreeMap<String, i64>, seed: u64) -> Data {
     let mut rng = Rng(seed.wrapping_mul(2654435761).wrapping_add(12345) | 1);
-    let mut data = Data { sizes: sizes.clone(), ..Data::default() };
+    let mut data = Data {
+        sizes: sizes.clone(),
+        ..Data::default()
+    };
     for (id, t) in p.tensors.iter().enumerate() {
         let n = dims_len(p, id, sizes);
         if t.is_leaf() {
-            data.tensors.insert(t.key.clone(), (0..n).map(|_| rng.next()).collect());
+            data.tensors
+                .insert(t.key.clone(), (0..n).map(|_| rng.next()).collect());
         } else if p.outputs.contains(&id) && !t.dims.is_empty() {
-            data.seeds.insert(t.key.clone(), (0..n).map(|_| rng.next()).collect());
+            data.seeds
+                .insert(t.key.clone(), (0..n).map(|_| rng.next()).collect());
         }
     }
     data
@@ -65,7 +70,12 @@ fn objective(p: &Program, g: &sharegrad_core::ir::Gradient, data: &Data) -> f64 
 
 /// Checks every gradient element (up to `cap` per tensor) against central
 /// differences; returns the worst mismatch description, if any.
-fn check_model(src: &str, sizes: &BTreeMap<String, i64>, seed: u64, cap: usize) -> Result<(), String> {
+fn check_model(
+    src: &str,
+    sizes: &BTreeMap<String, i64>,
+    seed: u64,
+    cap: usize,
+) -> Result<(), String> {
     let m = sharegrad_core::compile(src).map_err(|d| format!("does not compile: {d:?}"))?;
     let (p, g) = (&m.program, &m.gradient);
     let data = random_data(p, sizes, seed);
@@ -86,7 +96,10 @@ fn check_model(src: &str, sizes: &BTreeMap<String, i64>, seed: u64, cap: usize) 
             let got = grads[&t.key][k];
             let tol = 1e-6 * (1.0 + fd.abs().max(got.abs()));
             if (fd - got).abs() > tol {
-                return Err(format!("d/d{}[{k}]: adjoint {got} vs finite difference {fd}\n{src}", t.key));
+                return Err(format!(
+                    "d/d{}[{k}]: adjoint {got} vs finite difference {fd}\n{src}",
+                    t.key
+                ));
             }
         }
     }
@@ -95,7 +108,10 @@ fn check_model(src: &str, sizes: &BTreeMap<String, i64>, seed: u64, cap: usize) 
 
 /// The sizes an example is tested at, from its `% test-sizes: n=7, K=3` line.
 fn test_sizes(src: &str) -> BTreeMap<String, i64> {
-    let line = src.lines().find(|l| l.contains("test-sizes:")).expect("example has a test-sizes line");
+    let line = src
+        .lines()
+        .find(|l| l.contains("test-sizes:"))
+        .expect("example has a test-sizes line");
     line.split("test-sizes:")
         .nth(1)
         .unwrap()
@@ -111,7 +127,10 @@ fn test_sizes(src: &str) -> BTreeMap<String, i64> {
 fn every_example_matches_finite_differences() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     for path in entries {
         if path.extension().is_none_or(|e| e != "eq") {
@@ -133,17 +152,51 @@ fn every_example_matches_finite_differences() {
     assert!(checked >= 10, "only {checked} examples found");
 }
 
+/// The knobs of a random 1-D model.
+#[derive(Debug, Clone, Copy)]
+struct Knobs {
+    stride: i64,
+    dil: i64,
+    off: i64,
+    k: i64,
+    act: usize,
+    padded: bool,
+    two: bool,
+    bias: bool,
+}
+
 /// A random 1-D model: affine offsets, strides, dilations, optional zero
 /// padding, an activation, optionally a second layer sharing the kernel.
-fn random_model(stride: i64, dil: i64, off: i64, k: i64, act: usize, padded: bool, two: bool, bias: bool) -> (String, BTreeMap<String, i64>) {
-    let acts = ["", "\\tanh", "\\sigma", "\\operatorname{relu}", "\\operatorname{softplus}", "\\exp"];
+fn random_model(kn: Knobs) -> (String, BTreeMap<String, i64>) {
+    let Knobs {
+        stride,
+        dil,
+        off,
+        k,
+        act,
+        padded,
+        two,
+        bias,
+    } = kn;
+    let acts = [
+        "",
+        "\\tanh",
+        "\\sigma",
+        "\\operatorname{relu}",
+        "\\operatorname{softplus}",
+        "\\exp",
+    ];
     let l = stride * 5 + dil * (k - 1) + off.abs() + 4;
     let m = 4;
     let mut src = format!("input y_j, 0 \\le j < L\nparam w_a, 0 \\le a < {k}\n");
     if bias {
         src.push_str("param \\beta\n");
     }
-    let idx = format!("{stride} i + {dil} a {} {}", if off < 0 { "-" } else { "+" }, off.abs());
+    let idx = format!(
+        "{stride} i + {dil} a {} {}",
+        if off < 0 { "-" } else { "+" },
+        off.abs()
+    );
     let mut rhs = format!("\\sum_{{a}} w_a y_{{{idx}}}");
     if bias {
         rhs.push_str(" + \\beta");
@@ -162,7 +215,9 @@ fn random_model(stride: i64, dil: i64, off: i64, k: i64, act: usize, padded: boo
         // The same kernel again, on the first layer's output.
         src.push_str("z_i = \\sum_{a} w_a x_{i+a} x_{i}\n");
     }
-    let sizes = [("L".to_string(), l), ("M".to_string(), m)].into_iter().collect();
+    let sizes = [("L".to_string(), l), ("M".to_string(), m)]
+        .into_iter()
+        .collect();
     (src, sizes)
 }
 
@@ -173,7 +228,7 @@ proptest! {
         stride in 1i64..4, dil in 1i64..3, off in -3i64..4, k in 1i64..5, act in 0usize..6,
         padded: bool, two: bool, bias: bool, seed in 0u64..1000,
     ) {
-        let (src, sizes) = random_model(stride, dil, off, k, act, padded, two, bias);
+        let (src, sizes) = random_model(Knobs { stride, dil, off, k, act, padded, two, bias });
         // Without written bounds the range is inferred; M only matters when padded.
         prop_assert!(check_model(&src, &sizes, seed, 30).is_ok(), "{}", check_model(&src, &sizes, seed, 30).unwrap_err());
     }
@@ -182,7 +237,10 @@ proptest! {
 /// A 2-D random model: channels, a strided 2-D kernel, zero padding or not.
 #[test]
 fn random_2d_models_match_finite_differences() {
-    for (n, (sh, sw, pad)) in [(1, 1, 1), (2, 1, 0), (1, 2, 1), (2, 2, 0), (2, 2, 1)].into_iter().enumerate() {
+    for (n, (sh, sw, pad)) in [(1, 1, 1), (2, 1, 0), (1, 2, 1), (2, 2, 0), (2, 2, 1)]
+        .into_iter()
+        .enumerate()
+    {
         let src = if pad == 1 {
             format!(
                 "input y_{{c,p,q}}, 0 \\le c < C, 0 \\le p < H, 0 \\le q < W\nparam w_{{k,c,a,b}}, 0 \\le k < K, 0 \\le c < C, 0 \\le a < 3, 0 \\le b < 2\n\
@@ -194,7 +252,10 @@ fn random_2d_models_match_finite_differences() {
                  x_{{k,i,j}} = \\sum_{{c,a,b}} w_{{k,c,a,b}} y_{{c,{sh}i+a,{sw}j+b}}\n"
             )
         };
-        let sizes = [("C", 2), ("K", 2), ("H", 7), ("W", 6)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let sizes = [("C", 2), ("K", 2), ("H", 7), ("W", 6)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
         check_model(&src, &sizes, n as u64, 50).unwrap();
     }
 }
