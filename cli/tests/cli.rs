@@ -6,12 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn sharegrad(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sharegrad")).args(args).output().expect("runs")
+    Command::new(env!("CARGO_BIN_EXE_sharegrad"))
+        .args(args)
+        .output()
+        .expect("runs")
 }
 
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     v.sort();
     v
 }
@@ -36,11 +43,21 @@ fn pytorch_fixtures_match_through_eval() {
             "--data",
             dir.join("data.json").to_str().unwrap(),
         ]);
-        assert!(out.status.success(), "{}: {}", dir.display(), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         let got: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let want: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let want: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
+                .unwrap();
         for section in ["values", "grads"] {
-            let (g, w) = (got[section].as_object().unwrap(), want[section].as_object().unwrap());
+            let (g, w) = (
+                got[section].as_object().unwrap(),
+                want[section].as_object().unwrap(),
+            );
             assert_eq!(
                 g.keys().collect::<Vec<_>>(),
                 w.keys().collect::<Vec<_>>(),
@@ -51,7 +68,11 @@ fn pytorch_fixtures_match_through_eval() {
                 let (gv, wv) = (flat(&g[k]), flat(wv));
                 assert_eq!(gv.len(), wv.len(), "{}: {section}.{k}", dir.display());
                 for (i, (a, b)) in gv.iter().zip(&wv).enumerate() {
-                    assert!((a - b).abs() <= 1e-9 * (1.0 + b.abs()), "{}: {section}.{k}[{i}] = {a}, want {b}", dir.display());
+                    assert!(
+                        (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                        "{}: {section}.{k}[{i}] = {a}, want {b}",
+                        dir.display()
+                    );
                 }
             }
         }
@@ -89,16 +110,34 @@ fn missing_files_and_bad_data_are_reported_not_panicked() {
 
     let dir = std::env::temp_dir().join(format!("sharegrad-cli-data-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/conv1d_valid/model.eq");
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/conv1d_valid/model.eq");
     for (name, text, needle) in [
-        ("short.json", r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#, "`y`"),
-        ("nosize.json", r#"{"sizes":{},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#, "`L`"),
+        (
+            "short.json",
+            r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#,
+            "`y`",
+        ),
+        (
+            "nosize.json",
+            r#"{"sizes":{},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#,
+            "`L`",
+        ),
         ("broken.json", r#"{"sizes": {"L": 8"#, "json"),
-        ("unknown.json", r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3],"q":[1]},"seed":{"x":[1,1,1,1,1,1]}}"#, "`q`"),
+        (
+            "unknown.json",
+            r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3],"q":[1]},"seed":{"x":[1,1,1,1,1,1]}}"#,
+            "`q`",
+        ),
     ] {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
-        let out = sharegrad(&["eval", model.to_str().unwrap(), "--data", p.to_str().unwrap()]);
+        let out = sharegrad(&[
+            "eval",
+            model.to_str().unwrap(),
+            "--data",
+            p.to_str().unwrap(),
+        ]);
         let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains(&needle.to_lowercase()), "{name}: {err}");
@@ -112,7 +151,10 @@ fn check_prints_occurrences_of_the_shared_weight() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     // w is read by two statements: w_0 in the first layer, w_a in the second.
-    assert!(text.contains("w (gets a gradient): 2 occurrences"), "{text}");
+    assert!(
+        text.contains("w (gets a gradient): 2 occurrences"),
+        "{text}"
+    );
     assert!(text.contains("reads w[0]"), "{text}");
     assert!(text.contains("reads w[a]"), "{text}");
 }

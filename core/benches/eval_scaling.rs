@@ -38,7 +38,9 @@ fn scaling(c: &mut Criterion) {
     let mut one = c.benchmark_group("eval_conv1d_million");
     one.sample_size(10);
     let d = data(1 << 20);
-    one.bench_function("1048576", |b| b.iter(|| evaluate(&model.program, &model.gradient, &d).expect("evaluates")));
+    one.bench_function("1048576", |b| {
+        b.iter(|| evaluate(&model.program, &model.gradient, &d).expect("evaluates"))
+    });
     one.finish();
 }
 

@@ -19,7 +19,11 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// A diagnostic without notes.
     pub fn new(span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { span, message: message.into(), notes: Vec::new() }
+        Diagnostic {
+            span,
+            message: message.into(),
+            notes: Vec::new(),
+        }
     }
     /// Adds a note.
     pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
@@ -68,8 +72,16 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
         let skip = before.len().saturating_sub(40);
         let lead = if skip > 0 { "..." } else { "" };
         let width = src[start..end].chars().count().clamp(1, 60);
-        let shown: String = src[line_start..line_end].chars().skip(skip).take(40 + width + 40).collect();
-        let tail = if src[line_start..line_end].chars().count() > skip + 80 + width { "..." } else { "" };
+        let shown: String = src[line_start..line_end]
+            .chars()
+            .skip(skip)
+            .take(40 + width + 40)
+            .collect();
+        let tail = if src[line_start..line_end].chars().count() > skip + 80 + width {
+            "..."
+        } else {
+            ""
+        };
         let text = format!("{lead}{shown}{tail}");
         let col_shown = before.len() - skip + lead.len() + 1;
         let gutter = line.to_string().len();
@@ -78,7 +90,12 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
         let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(out, "{line} | {}", text.replace('\t', " "));
-        let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col_shown - 1), "^".repeat(width));
+        let _ = writeln!(
+            out,
+            "{pad} | {}{}",
+            " ".repeat(col_shown - 1),
+            "^".repeat(width)
+        );
         for n in &d.notes {
             let _ = writeln!(out, "{pad} = note: {n}");
         }
@@ -107,7 +124,11 @@ mod tests {
     fn long_lines_are_cut_around_the_caret() {
         let src = format!("x = {}q{}", "a".repeat(500), "b".repeat(500));
         let at = src.find('q').unwrap();
-        let text = render("m.eq", &src, &[Diagnostic::new(Span::new(at, at + 1), "here")]);
+        let text = render(
+            "m.eq",
+            &src,
+            &[Diagnostic::new(Span::new(at, at + 1), "here")],
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[3].len() < 100, "{}", lines[3]);
         let caret = lines[4].find('^').unwrap();

@@ -31,7 +31,9 @@ pub fn derivative_wrt_param(body: &Expr) -> Option<Expr> {
 fn d_param(e: &Expr) -> Expr {
     match e {
         Expr::Param(_) => Expr::Num(1.0),
-        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Read(_) | Expr::Indicator(_) => Expr::Num(0.0),
+        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Read(_) | Expr::Indicator(_) => {
+            Expr::Num(0.0)
+        }
         Expr::Add(ts) => Expr::Add(ts.iter().map(d_param).collect()),
         Expr::Neg(a) => Expr::Neg(Box::new(d_param(a))),
         Expr::Mul(fs) => Expr::Add(
@@ -55,8 +57,18 @@ fn d_param(e: &Expr) -> Expr {
             }
             Expr::Add(terms)
         }
-        Expr::Reduce { op, var, range, body } => match op {
-            ReduceOp::Sum => Expr::Reduce { op: *op, var: var.clone(), range: range.clone(), body: Box::new(d_param(body)) },
+        Expr::Reduce {
+            op,
+            var,
+            range,
+            body,
+        } => match op {
+            ReduceOp::Sum => Expr::Reduce {
+                op: *op,
+                var: var.clone(),
+                range: range.clone(),
+                body: Box::new(d_param(body)),
+            },
             // Functions of one scalar never reduce over a parameter-dependent max here.
             ReduceOp::Max => Expr::Num(0.0),
         },
@@ -65,7 +77,10 @@ fn d_param(e: &Expr) -> Expr {
 
 /// `\partial (a/b) / \partial b = -a / b^2`.
 fn quotient_partial(a: &Expr, b: &Expr) -> Expr {
-    Expr::Neg(Box::new(Expr::Div(Box::new(a.clone()), Box::new(Expr::Pow(Box::new(b.clone()), 2.0)))))
+    Expr::Neg(Box::new(Expr::Div(
+        Box::new(a.clone()),
+        Box::new(Expr::Pow(Box::new(b.clone()), 2.0)),
+    )))
 }
 
 /// `\partial u^p / \partial u = p u^{p-1}`.
@@ -87,7 +102,10 @@ fn call_partial(f: &Func, args: &[Expr], j: usize) -> Expr {
             ]),
             Builtin::Sigma => Expr::Mul(vec![
                 call(Builtin::Sigma, u.clone()),
-                Expr::Add(vec![Expr::Num(1.0), Expr::Neg(Box::new(call(Builtin::Sigma, u)))]),
+                Expr::Add(vec![
+                    Expr::Num(1.0),
+                    Expr::Neg(Box::new(call(Builtin::Sigma, u))),
+                ]),
             ]),
             Builtin::Sqrt => Expr::Div(
                 Box::new(Expr::Num(1.0)),
@@ -110,7 +128,13 @@ fn call_partial(f: &Func, args: &[Expr], j: usize) -> Expr {
                 // Second derivatives are never needed: gradients are first order.
                 Expr::Num(f64::NAN)
             } else {
-                Expr::Call(Func::User { name: name.clone(), prime: true }, vec![u])
+                Expr::Call(
+                    Func::User {
+                        name: name.clone(),
+                        prime: true,
+                    },
+                    vec![u],
+                )
             }
         }
     }
@@ -125,14 +149,32 @@ struct Partial {
 
 /// Every read in `e`, left to right, with `\partial e / \partial read`
 /// as a function of the enclosing reduction variables.
-fn partials(e: &Expr, binders: &mut Vec<(String, Range)>, taken: &mut BTreeSet<String>) -> Vec<Partial> {
+fn partials(
+    e: &Expr,
+    binders: &mut Vec<(String, Range)>,
+    taken: &mut BTreeSet<String>,
+) -> Vec<Partial> {
     let scale = |ps: Vec<Partial>, by: &dyn Fn(Expr) -> Expr| -> Vec<Partial> {
-        ps.into_iter().map(|p| Partial { factor: by(p.factor), ..p }).collect()
+        ps.into_iter()
+            .map(|p| Partial {
+                factor: by(p.factor),
+                ..p
+            })
+            .collect()
     };
     match e {
-        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) | Expr::Indicator(_) => Vec::new(),
-        Expr::Read(r) => vec![Partial { read: r.clone(), factor: Expr::Num(1.0), binders: binders.clone() }],
-        Expr::Add(ts) => ts.iter().flat_map(|t| partials(t, binders, taken)).collect(),
+        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) | Expr::Indicator(_) => {
+            Vec::new()
+        }
+        Expr::Read(r) => vec![Partial {
+            read: r.clone(),
+            factor: Expr::Num(1.0),
+            binders: binders.clone(),
+        }],
+        Expr::Add(ts) => ts
+            .iter()
+            .flat_map(|t| partials(t, binders, taken))
+            .collect(),
         Expr::Neg(a) => scale(partials(a, binders, taken), &|f| Expr::Neg(Box::new(f))),
         Expr::Mul(fs) => {
             let mut out = Vec::new();
@@ -147,31 +189,52 @@ fn partials(e: &Expr, binders: &mut Vec<(String, Range)>, taken: &mut BTreeSet<S
             out
         }
         Expr::Div(a, b) => {
-            let mut out = scale(partials(a, binders, taken), &|f| Expr::Div(Box::new(f), b.clone()));
-            out.extend(scale(partials(b, binders, taken), &|f| Expr::Mul(vec![f, quotient_partial(a, b)])));
+            let mut out = scale(partials(a, binders, taken), &|f| {
+                Expr::Div(Box::new(f), b.clone())
+            });
+            out.extend(scale(partials(b, binders, taken), &|f| {
+                Expr::Mul(vec![f, quotient_partial(a, b)])
+            }));
             out
         }
-        Expr::Pow(a, p) => scale(partials(a, binders, taken), &|f| Expr::Mul(vec![f, power_partial(a, *p)])),
+        Expr::Pow(a, p) => scale(partials(a, binders, taken), &|f| {
+            Expr::Mul(vec![f, power_partial(a, *p)])
+        }),
         Expr::Call(func, args) => {
             let mut out = Vec::new();
             for (j, a) in args.iter().enumerate() {
                 let d = call_partial(func, args, j);
-                out.extend(scale(partials(a, binders, taken), &|f| Expr::Mul(vec![f, d.clone()])));
+                out.extend(scale(partials(a, binders, taken), &|f| {
+                    Expr::Mul(vec![f, d.clone()])
+                }));
             }
             out
         }
-        Expr::Reduce { op: ReduceOp::Sum, var, range, body } => {
+        Expr::Reduce {
+            op: ReduceOp::Sum,
+            var,
+            range,
+            body,
+        } => {
             binders.push((var.clone(), range.clone()));
             let out = partials(body, binders, taken);
             binders.pop();
             out
         }
-        Expr::Reduce { op: ReduceOp::Max, .. } => {
+        Expr::Reduce {
+            op: ReduceOp::Max, ..
+        } => {
             // Peel a chain of directly nested maxes: \max_{a,b} is one argmax
             // in row-major order of (a, b).
             let mut chain: Vec<(String, Range)> = Vec::new();
             let mut inner = e;
-            while let Expr::Reduce { op: ReduceOp::Max, var, range, body } = inner {
+            while let Expr::Reduce {
+                op: ReduceOp::Max,
+                var,
+                range,
+                body,
+            } = inner
+            {
                 chain.push((var.clone(), range.clone()));
                 inner = body;
             }
@@ -183,7 +246,11 @@ fn partials(e: &Expr, binders: &mut Vec<(String, Range)>, taken: &mut BTreeSet<S
                 fresh.push((name, r.clone()));
             }
             let at: Vec<Poly> = chain.iter().map(|(v, _)| Poly::var(v)).collect();
-            let test = Expr::Indicator(Box::new(Pred::FirstArgMax { binders: fresh, body: test_body, at }));
+            let test = Expr::Indicator(Box::new(Pred::FirstArgMax {
+                binders: fresh,
+                body: test_body,
+                at,
+            }));
             let n = binders.len();
             binders.extend(chain.iter().cloned());
             let out = partials(inner, binders, taken);
@@ -212,29 +279,54 @@ pub fn rename_var(e: &Expr, from: &str, to: &str) -> Expr {
 /// test; binders named `v` shadow it.
 pub fn substitute(e: &Expr, v: &str, by: &Poly) -> Expr {
     let sub = |p: &Poly| p.substitute(v, by);
-    let range = |r: &Range| Range { lo: sub(&r.lo), hi: sub(&r.hi) };
+    let range = |r: &Range| Range {
+        lo: sub(&r.lo),
+        hi: sub(&r.hi),
+    };
     match e {
         Expr::Num(_) | Expr::Size(_) | Expr::Param(_) => e.clone(),
         Expr::Index(p) => Expr::Index(sub(p)),
-        Expr::Read(r) => Expr::Read(Read { tensor: r.tensor, slot: r.slot, index: r.index.iter().map(sub).collect() }),
+        Expr::Read(r) => Expr::Read(Read {
+            tensor: r.tensor,
+            slot: r.slot,
+            index: r.index.iter().map(sub).collect(),
+        }),
         Expr::Add(xs) => Expr::Add(xs.iter().map(|x| substitute(x, v, by)).collect()),
         Expr::Mul(xs) => Expr::Mul(xs.iter().map(|x| substitute(x, v, by)).collect()),
-        Expr::Call(f, xs) => Expr::Call(f.clone(), xs.iter().map(|x| substitute(x, v, by)).collect()),
+        Expr::Call(f, xs) => {
+            Expr::Call(f.clone(), xs.iter().map(|x| substitute(x, v, by)).collect())
+        }
         Expr::Neg(a) => Expr::Neg(Box::new(substitute(a, v, by))),
         Expr::Pow(a, p) => Expr::Pow(Box::new(substitute(a, v, by)), *p),
-        Expr::Div(a, b) => Expr::Div(Box::new(substitute(a, v, by)), Box::new(substitute(b, v, by))),
-        Expr::Reduce { op, var, range: r, body } => Expr::Reduce {
+        Expr::Div(a, b) => Expr::Div(
+            Box::new(substitute(a, v, by)),
+            Box::new(substitute(b, v, by)),
+        ),
+        Expr::Reduce {
+            op,
+            var,
+            range: r,
+            body,
+        } => Expr::Reduce {
             op: *op,
             var: var.clone(),
             range: range(r),
-            body: Box::new(if var == v { (**body).clone() } else { substitute(body, v, by) }),
+            body: Box::new(if var == v {
+                (**body).clone()
+            } else {
+                substitute(body, v, by)
+            }),
         },
         Expr::Indicator(p) => Expr::Indicator(Box::new(match &**p {
             Pred::Gt(a, b) => Pred::Gt(substitute(a, v, by), substitute(b, v, by)),
             Pred::Ge(a, b) => Pred::Ge(substitute(a, v, by), substitute(b, v, by)),
             Pred::FirstArgMax { binders, body, at } => Pred::FirstArgMax {
                 binders: binders.iter().map(|(n, r)| (n.clone(), range(r))).collect(),
-                body: if binders.iter().any(|(n, _)| n == v) { body.clone() } else { substitute(body, v, by) },
+                body: if binders.iter().any(|(n, _)| n == v) {
+                    body.clone()
+                } else {
+                    substitute(body, v, by)
+                },
                 at: at.iter().map(sub).collect(),
             },
         })),
@@ -262,7 +354,9 @@ pub fn differentiate(p: &Program) -> Gradient {
     }
     for s in p.statements.iter().rev() {
         if reaches[s.lhs] {
-            visit_reads(&s.rhs, &mut Vec::new(), &mut |r, _| reaches[r.tensor] = true);
+            visit_reads(&s.rhs, &mut Vec::new(), &mut |r, _| {
+                reaches[r.tensor] = true
+            });
         }
     }
     let needs: Vec<bool> = (0..n).map(|t| depends[t] && reaches[t]).collect();
@@ -276,7 +370,8 @@ pub fn differentiate(p: &Program) -> Gradient {
         let parts = partials(&s.rhs, &mut Vec::new(), &mut taken);
         let x = &p.tensors[s.lhs];
         for part in parts {
-            let mut scope: Vec<(String, Range)> = s.vars.iter().cloned().zip(x.dims.iter().cloned()).collect();
+            let mut scope: Vec<(String, Range)> =
+                s.vars.iter().cloned().zip(x.dims.iter().cloned()).collect();
             scope.extend(part.binders.iter().cloned());
             let oi = occurrences.len();
             occurrences.push(Occurrence {
@@ -324,17 +419,41 @@ pub fn differentiate(p: &Program) -> Gradient {
             });
             let factor = simplify(&Expr::Mul(vec![adj, partial_list[oi].factor.clone()]));
             let scatter = Scatter {
-                sums: occ.scope.iter().map(|(v, r)| SumVar { var: v.clone(), range: r.clone() }).collect(),
-                delta: occ.index.iter().cloned().zip(vars.iter().cloned()).collect(),
+                sums: occ
+                    .scope
+                    .iter()
+                    .map(|(v, r)| SumVar {
+                        var: v.clone(),
+                        range: r.clone(),
+                    })
+                    .collect(),
+                delta: occ
+                    .index
+                    .iter()
+                    .cloned()
+                    .zip(vars.iter().cloned())
+                    .collect(),
                 factor,
             };
             if let Some(gather) = eliminate_delta(&scatter, &s.vars, tensor) {
-                terms.push(Contribution { occurrence: oi, scatter, gather });
+                terms.push(Contribution {
+                    occurrence: oi,
+                    scatter,
+                    gather,
+                });
             }
         }
-        adjoints.push(Adjoint { tensor: t, vars, seeded: p.outputs.contains(&t), terms });
+        adjoints.push(Adjoint {
+            tensor: t,
+            vars,
+            seeded: p.outputs.contains(&t),
+            terms,
+        });
     }
-    Gradient { occurrences, adjoints }
+    Gradient {
+        occurrences,
+        adjoints,
+    }
 }
 
 /// Every index variable name a statement uses (its own, its binders', primes).
@@ -350,7 +469,9 @@ fn collect_binders(e: &Expr, out: &mut BTreeSet<String>) {
             out.insert(var.clone());
             collect_binders(body, out);
         }
-        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| collect_binders(x, out)),
+        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => {
+            xs.iter().for_each(|x| collect_binders(x, out))
+        }
         Expr::Neg(a) | Expr::Pow(a, _) => collect_binders(a, out),
         Expr::Div(a, b) => {
             collect_binders(a, out);
@@ -369,9 +490,14 @@ fn collect_binders(e: &Expr, out: &mut BTreeSet<String>) {
 /// Target index names for an adjoint: fresh letters, in the order a reader
 /// expects (`j`, `k`, `l`, ...).
 fn fresh_targets(t: &Tensor, avoid: &BTreeSet<String>) -> Vec<String> {
-    const POOL: &[&str] = &["j", "k", "l", "m", "p", "q", "r", "s", "t", "u", "v", "g", "e", "f", "o"];
+    const POOL: &[&str] = &[
+        "j", "k", "l", "m", "p", "q", "r", "s", "t", "u", "v", "g", "e", "f", "o",
+    ];
     let mut out = Vec::new();
-    let mut pool = POOL.iter().map(|s| s.to_string()).filter(|s| !avoid.contains(s));
+    let mut pool = POOL
+        .iter()
+        .map(|s| s.to_string())
+        .filter(|s| !avoid.contains(s));
     for d in 0..t.dims.len() {
         let name = pool.next().unwrap_or_else(|| format!("k_{d}"));
         out.push(name);
@@ -408,7 +534,9 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
         let e = eqs[d].clone();
         let mut best: Option<(usize, Poly, Poly, (bool, bool))> = None;
         for (si, s) in sums.iter().enumerate() {
-            let Some((c, rest)) = e.linear_in(&s.var) else { continue };
+            let Some((c, rest)) = e.linear_in(&s.var) else {
+                continue;
+            };
             if c.is_zero() || !c.vars().is_empty() {
                 continue;
             }
@@ -424,7 +552,11 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
                 match e.as_const() {
                     Some(0) => {}
                     Some(_) => return None,
-                    None => conds.push(Cond::Within { e: e.clone(), lo: Poly::zero(), hi: Poly::zero() }),
+                    None => conds.push(Cond::Within {
+                        e: e.clone(),
+                        lo: Poly::zero(),
+                        hi: Poly::zero(),
+                    }),
                 }
             }
             continue;
@@ -432,11 +564,22 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
         let s = sums.remove(si);
         // c v + rest = 0  =>  v = -rest / c, with den > 0.
         let sign = c.sign_assuming_positive_sizes().unwrap_or(1);
-        let (num, den) = if sign > 0 { (rest.neg(), c) } else { (rest, c.neg()) };
+        let (num, den) = if sign > 0 {
+            (rest.neg(), c)
+        } else {
+            (rest, c.neg())
+        };
         if den.as_const() != Some(1) {
-            conds.push(Cond::Divides { den: den.clone(), num: num.clone() });
+            conds.push(Cond::Divides {
+                den: den.clone(),
+                num: num.clone(),
+            });
         }
-        let sol = Solution { var: s.var.clone(), num, den };
+        let sol = Solution {
+            var: s.var.clone(),
+            num,
+            den,
+        };
         for later in eqs.iter_mut().skip(d + 1) {
             *later = substitute_scaled(later, &sol).0;
         }
@@ -472,13 +615,19 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
                 let (cw, rest) = num.linear_in(&w).unwrap_or((Poly::int(1), Poly::zero()));
                 let sign = cw.sign_assuming_positive_sizes().unwrap_or(1);
                 let (lo, hi) = if sign > 0 {
-                    (lo_n.sub(&rest).ceil_div(&cw), hi_n.sub(&rest).floor_div(&cw))
+                    (
+                        lo_n.sub(&rest).ceil_div(&cw),
+                        hi_n.sub(&rest).floor_div(&cw),
+                    )
                 } else {
                     let m = cw.neg();
                     (rest.sub(&hi_n).ceil_div(&m), rest.sub(&lo_n).floor_div(&m))
                 };
                 let sv = &mut sums[wi];
-                sv.range = Range { lo: sv.range.lo.max_of(&lo), hi: sv.range.hi.min_of(&hi) };
+                sv.range = Range {
+                    lo: sv.range.lo.max_of(&lo),
+                    hi: sv.range.hi.min_of(&hi),
+                };
             }
         }
     }
@@ -510,10 +659,16 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
                     Cond::Within { e, .. } => *e = e.substitute(&s.var, &at),
                 }
             }
-            values = values.into_iter().map(|(n, p)| (n, p.substitute(&s.var, &at))).collect();
+            values = values
+                .into_iter()
+                .map(|(n, p)| (n, p.substitute(&s.var, &at)))
+                .collect();
             for k in kept.iter_mut() {
                 let k: &mut SumVar = k;
-                k.range = Range { lo: k.range.lo.substitute(&s.var, &at), hi: k.range.hi.substitute(&s.var, &at) };
+                k.range = Range {
+                    lo: k.range.lo.substitute(&s.var, &at),
+                    hi: k.range.hi.substitute(&s.var, &at),
+                };
             }
         } else {
             kept.push(s);
@@ -542,7 +697,12 @@ pub fn eliminate_delta(sc: &Scatter, stmt_vars: &[String], target: &Tensor) -> O
         }
     }
     let live = live.into_iter().map(normalize_cond).collect();
-    Some(Gather { solved: values, sums: kept, conds: live, body: simplify(&body) })
+    Some(Gather {
+        solved: values,
+        sums: kept,
+        conds: live,
+        body: simplify(&body),
+    })
 }
 
 /// Substitutes `var = num/den` into an affine `p`, scaled to stay
@@ -562,7 +722,13 @@ fn substitute_scaled(p: &Poly, sol: &Solution) -> (Poly, Poly) {
 
 /// `lo <= e <= hi` on target indices alone: dropped when the target's own
 /// range already implies it ("drop-implied-condition").
-fn implied_or_cond(e: &Poly, lo: &Poly, hi: &Poly, target: &Tensor, targets: &[String]) -> Option<Cond> {
+fn implied_or_cond(
+    e: &Poly,
+    lo: &Poly,
+    hi: &Poly,
+    target: &Tensor,
+    targets: &[String],
+) -> Option<Cond> {
     for (d, k) in targets.iter().enumerate() {
         if *e == Poly::var(k) {
             let r = &target.dims[d];
@@ -573,16 +739,31 @@ fn implied_or_cond(e: &Poly, lo: &Poly, hi: &Poly, target: &Tensor, targets: &[S
             }
         }
     }
-    Some(Cond::Within { e: e.clone(), lo: lo.clone(), hi: hi.clone() })
+    Some(Cond::Within {
+        e: e.clone(),
+        lo: lo.clone(),
+        hi: hi.clone(),
+    })
 }
 
 /// Writes a condition the way a reader expects: `j = 0` rather than
 /// `-j = 0`, a divisor's dividend with a positive leading variable.
 fn normalize_cond(c: Cond) -> Cond {
-    let leading_negative = |e: &Poly| e.terms().find(|(m, _)| !m.is_empty()).is_some_and(|(_, c)| c < 0);
+    let leading_negative = |e: &Poly| {
+        e.terms()
+            .find(|(m, _)| !m.is_empty())
+            .is_some_and(|(_, c)| c < 0)
+    };
     match c {
-        Cond::Within { e, lo, hi } if leading_negative(&e) => Cond::Within { e: e.neg(), lo: hi.neg(), hi: lo.neg() },
-        Cond::Divides { den, num } if leading_negative(&num) => Cond::Divides { den, num: num.neg() },
+        Cond::Within { e, lo, hi } if leading_negative(&e) => Cond::Within {
+            e: e.neg(),
+            lo: hi.neg(),
+            hi: lo.neg(),
+        },
+        Cond::Divides { den, num } if leading_negative(&num) => Cond::Divides {
+            den,
+            num: num.neg(),
+        },
         other => other,
     }
 }

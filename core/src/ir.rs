@@ -69,7 +69,10 @@ pub struct Tensor {
 impl Tensor {
     /// True for input and param leaves: they get gradients.
     pub fn wants_gradient(&self) -> bool {
-        matches!(self.kind, TensorKind::Leaf(DeclKind::Input | DeclKind::Param))
+        matches!(
+            self.kind,
+            TensorKind::Leaf(DeclKind::Input | DeclKind::Param)
+        )
     }
     /// True for any declared leaf.
     pub fn is_leaf(&self) -> bool {

@@ -272,9 +272,11 @@ impl Poly {
         let mut rest = Poly::default();
         for (m, c) in &self.terms {
             let n = m.iter().filter(|a| **a == v).count();
-            let inside = m.iter().any(|a| !matches!(a, Atom::Var(_) | Atom::Size(_)) && {
-                let p = Poly::atom(a.clone());
-                p.mentions(var)
+            let inside = m.iter().any(|a| {
+                !matches!(a, Atom::Var(_) | Atom::Size(_)) && {
+                    let p = Poly::atom(a.clone());
+                    p.mentions(var)
+                }
             });
             if inside || n > 1 {
                 return None;
@@ -339,8 +341,18 @@ impl Poly {
                             _ => n.div_euclid(d),
                         }
                     }
-                    Atom::Max(ps) => ps.iter().map(|p| p.eval(lookup)).collect::<Option<Vec<_>>>()?.into_iter().max()?,
-                    Atom::Min(ps) => ps.iter().map(|p| p.eval(lookup)).collect::<Option<Vec<_>>>()?.into_iter().min()?,
+                    Atom::Max(ps) => ps
+                        .iter()
+                        .map(|p| p.eval(lookup))
+                        .collect::<Option<Vec<_>>>()?
+                        .into_iter()
+                        .max()?,
+                    Atom::Min(ps) => ps
+                        .iter()
+                        .map(|p| p.eval(lookup))
+                        .collect::<Option<Vec<_>>>()?
+                        .into_iter()
+                        .min()?,
                 };
                 prod = prod.checked_mul(v)?;
             }
@@ -427,7 +439,11 @@ fn fold_minmax(items: impl Iterator<Item = Poly>, is_max: bool) -> Poly {
     if kept.len() == 1 {
         return kept.pop().unwrap_or_default();
     }
-    Poly::atom(if is_max { Atom::Max(kept) } else { Atom::Min(kept) })
+    Poly::atom(if is_max {
+        Atom::Max(kept)
+    } else {
+        Atom::Min(kept)
+    })
 }
 
 impl fmt::Display for Poly {
@@ -437,7 +453,8 @@ impl fmt::Display for Poly {
             return write!(f, "0");
         }
         // Constant last, like people write it.
-        let mut ordered: Vec<(&Monomial, &i64)> = self.terms.iter().filter(|(m, _)| !m.is_empty()).collect();
+        let mut ordered: Vec<(&Monomial, &i64)> =
+            self.terms.iter().filter(|(m, _)| !m.is_empty()).collect();
         if let Some(c) = self.terms.get(&Vec::new()) {
             ordered.push((&EMPTY, c));
         }
@@ -526,10 +543,19 @@ mod tests {
         assert_eq!(Poly::int(7).floor_div(&Poly::int(2)), Poly::int(3));
         assert_eq!(Poly::int(-7).floor_div(&Poly::int(2)), Poly::int(-4));
         assert_eq!(Poly::int(-7).ceil_div(&Poly::int(2)), Poly::int(-3));
-        assert_eq!(n().scale(2).add_int(2).floor_div(&Poly::int(2)), n().add_int(1));
+        assert_eq!(
+            n().scale(2).add_int(2).floor_div(&Poly::int(2)),
+            n().add_int(1)
+        );
         // floor((2n - 3)/2) = n - 2
-        assert_eq!(n().scale(2).add_int(-3).floor_div(&Poly::int(2)), n().add_int(-2));
-        assert_eq!(n().scale(2).add_int(-3).ceil_div(&Poly::int(2)), n().add_int(-1));
+        assert_eq!(
+            n().scale(2).add_int(-3).floor_div(&Poly::int(2)),
+            n().add_int(-2)
+        );
+        assert_eq!(
+            n().scale(2).add_int(-3).ceil_div(&Poly::int(2)),
+            n().add_int(-1)
+        );
         assert!(matches!(
             n().floor_div(&Poly::int(2)).terms().next().unwrap().0[0],
             Atom::FloorDiv(..)
@@ -570,7 +596,13 @@ mod tests {
     #[test]
     fn sign_of_size_coefficients() {
         assert_eq!(Poly::size("s").sign_assuming_positive_sizes(), Some(1));
-        assert_eq!(Poly::size("s").neg().sign_assuming_positive_sizes(), Some(-1));
-        assert_eq!(Poly::size("s").add_int(-1).sign_assuming_positive_sizes(), None);
+        assert_eq!(
+            Poly::size("s").neg().sign_assuming_positive_sizes(),
+            Some(-1)
+        );
+        assert_eq!(
+            Poly::size("s").add_int(-1).sign_assuming_positive_sizes(),
+            None
+        );
     }
 }

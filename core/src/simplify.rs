@@ -77,15 +77,25 @@ pub fn map_children(e: &Expr, f: &dyn Fn(&Expr) -> Expr) -> Expr {
         Expr::Neg(a) => Expr::Neg(Box::new(f(a))),
         Expr::Pow(a, p) => Expr::Pow(Box::new(f(a)), *p),
         Expr::Div(a, b) => Expr::Div(Box::new(f(a)), Box::new(f(b))),
-        Expr::Reduce { op, var, range, body } => {
-            Expr::Reduce { op: *op, var: var.clone(), range: range.clone(), body: Box::new(f(body)) }
-        }
+        Expr::Reduce {
+            op,
+            var,
+            range,
+            body,
+        } => Expr::Reduce {
+            op: *op,
+            var: var.clone(),
+            range: range.clone(),
+            body: Box::new(f(body)),
+        },
         Expr::Indicator(p) => Expr::Indicator(Box::new(match &**p {
             Pred::Gt(a, b) => Pred::Gt(f(a), f(b)),
             Pred::Ge(a, b) => Pred::Ge(f(a), f(b)),
-            Pred::FirstArgMax { binders, body, at } => {
-                Pred::FirstArgMax { binders: binders.clone(), body: f(body), at: at.clone() }
-            }
+            Pred::FirstArgMax { binders, body, at } => Pred::FirstArgMax {
+                binders: binders.clone(),
+                body: f(body),
+                at: at.clone(),
+            },
         })),
     }
 }
@@ -137,7 +147,11 @@ fn fold_constants(e: &Expr) -> Option<Expr> {
     if nums.len() < 2 {
         return None;
     }
-    let folded = if is_add { nums.iter().sum() } else { nums.iter().product() };
+    let folded = if is_add {
+        nums.iter().sum()
+    } else {
+        nums.iter().product()
+    };
     let mut out: Vec<Expr> = Vec::new();
     // Keep the folded number where the first number stood (leading factor).
     let mut placed = false;
@@ -151,7 +165,11 @@ fn fold_constants(e: &Expr) -> Option<Expr> {
             out.push(x.clone());
         }
     }
-    Some(if is_add { Expr::Add(out) } else { Expr::Mul(out) })
+    Some(if is_add {
+        Expr::Add(out)
+    } else {
+        Expr::Mul(out)
+    })
 }
 
 fn fold_fraction(e: &Expr) -> Option<Expr> {
@@ -178,14 +196,20 @@ fn fold_fraction(e: &Expr) -> Option<Expr> {
 fn mul_zero(e: &Expr) -> Option<Expr> {
     let Expr::Mul(xs) = e else { return None };
     // Only a literal zero: NaN and infinities stay out of symbolic terms.
-    xs.iter().any(|x| num(x) == Some(0.0)).then_some(Expr::Num(0.0))
+    xs.iter()
+        .any(|x| num(x) == Some(0.0))
+        .then_some(Expr::Num(0.0))
 }
 
 fn mul_one(e: &Expr) -> Option<Expr> {
     let Expr::Mul(xs) = e else { return None };
     if xs.len() > 1 && xs.iter().any(|x| num(x) == Some(1.0)) {
         let rest: Vec<Expr> = xs.iter().filter(|x| num(x) != Some(1.0)).cloned().collect();
-        return Some(if rest.is_empty() { Expr::Num(1.0) } else { Expr::Mul(rest) });
+        return Some(if rest.is_empty() {
+            Expr::Num(1.0)
+        } else {
+            Expr::Mul(rest)
+        });
     }
     None
 }
@@ -194,7 +218,11 @@ fn add_zero(e: &Expr) -> Option<Expr> {
     let Expr::Add(xs) = e else { return None };
     if xs.iter().any(|x| num(x) == Some(0.0)) {
         let rest: Vec<Expr> = xs.iter().filter(|x| num(x) != Some(0.0)).cloned().collect();
-        return Some(if rest.is_empty() { Expr::Num(0.0) } else { Expr::Add(rest) });
+        return Some(if rest.is_empty() {
+            Expr::Num(0.0)
+        } else {
+            Expr::Add(rest)
+        });
     }
     None
 }
@@ -273,7 +301,11 @@ fn pow_zero(e: &Expr) -> Option<Expr> {
 
 fn sum_of_zero(e: &Expr) -> Option<Expr> {
     match e {
-        Expr::Reduce { op: ReduceOp::Sum, body, .. } if num(body) == Some(0.0) => Some(Expr::Num(0.0)),
+        Expr::Reduce {
+            op: ReduceOp::Sum,
+            body,
+            ..
+        } if num(body) == Some(0.0) => Some(Expr::Num(0.0)),
         _ => None,
     }
 }
@@ -284,43 +316,72 @@ mod tests {
     use crate::poly::Poly;
 
     fn x() -> Expr {
-        Expr::Read(Read { tensor: 0, slot: Slot::Value, index: vec![Poly::var("i")] })
+        Expr::Read(Read {
+            tensor: 0,
+            slot: Slot::Value,
+            index: vec![Poly::var("i")],
+        })
     }
     fn n(v: f64) -> Expr {
         Expr::Num(v)
     }
     fn rule(name: &str) -> fn(&Expr) -> Option<Expr> {
-        RULES.iter().find(|r| r.name == name).map(|r| r.apply).unwrap()
+        RULES
+            .iter()
+            .find(|r| r.name == name)
+            .map(|r| r.apply)
+            .unwrap()
     }
 
     #[test]
     fn flatten_add_rule() {
-        assert_eq!(rule("flatten-add")(&Expr::Add(vec![x(), Expr::Add(vec![x(), n(1.0)])])), Some(Expr::Add(vec![x(), x(), n(1.0)])));
+        assert_eq!(
+            rule("flatten-add")(&Expr::Add(vec![x(), Expr::Add(vec![x(), n(1.0)])])),
+            Some(Expr::Add(vec![x(), x(), n(1.0)]))
+        );
     }
     #[test]
     fn flatten_mul_rule() {
-        assert_eq!(rule("flatten-mul")(&Expr::Mul(vec![x(), Expr::Mul(vec![n(2.0), x()])])), Some(Expr::Mul(vec![x(), n(2.0), x()])));
+        assert_eq!(
+            rule("flatten-mul")(&Expr::Mul(vec![x(), Expr::Mul(vec![n(2.0), x()])])),
+            Some(Expr::Mul(vec![x(), n(2.0), x()]))
+        );
     }
     #[test]
     fn fold_constants_rule() {
-        assert_eq!(rule("fold-constants")(&Expr::Mul(vec![n(2.0), x(), n(3.0)])), Some(Expr::Mul(vec![n(6.0), x()])));
+        assert_eq!(
+            rule("fold-constants")(&Expr::Mul(vec![n(2.0), x(), n(3.0)])),
+            Some(Expr::Mul(vec![n(6.0), x()]))
+        );
     }
     #[test]
     fn fold_fraction_rule() {
         let half = Expr::Div(Box::new(n(1.0)), Box::new(n(2.0)));
-        assert_eq!(rule("fold-fraction")(&Expr::Mul(vec![x(), half, n(2.0)])), Some(Expr::Mul(vec![x(), n(1.0)])));
+        assert_eq!(
+            rule("fold-fraction")(&Expr::Mul(vec![x(), half, n(2.0)])),
+            Some(Expr::Mul(vec![x(), n(1.0)]))
+        );
     }
     #[test]
     fn mul_zero_rule() {
-        assert_eq!(rule("mul-zero")(&Expr::Mul(vec![x(), n(0.0)])), Some(n(0.0)));
+        assert_eq!(
+            rule("mul-zero")(&Expr::Mul(vec![x(), n(0.0)])),
+            Some(n(0.0))
+        );
     }
     #[test]
     fn mul_one_rule() {
-        assert_eq!(rule("mul-one")(&Expr::Mul(vec![n(1.0), x()])), Some(Expr::Mul(vec![x()])));
+        assert_eq!(
+            rule("mul-one")(&Expr::Mul(vec![n(1.0), x()])),
+            Some(Expr::Mul(vec![x()]))
+        );
     }
     #[test]
     fn add_zero_rule() {
-        assert_eq!(rule("add-zero")(&Expr::Add(vec![x(), n(0.0)])), Some(Expr::Add(vec![x()])));
+        assert_eq!(
+            rule("add-zero")(&Expr::Add(vec![x(), n(0.0)])),
+            Some(Expr::Add(vec![x()]))
+        );
     }
     #[test]
     fn single_term_rule() {
@@ -328,7 +389,10 @@ mod tests {
     }
     #[test]
     fn neg_neg_rule() {
-        assert_eq!(rule("neg-neg")(&Expr::Neg(Box::new(Expr::Neg(Box::new(x()))))), Some(x()));
+        assert_eq!(
+            rule("neg-neg")(&Expr::Neg(Box::new(Expr::Neg(Box::new(x()))))),
+            Some(x())
+        );
     }
     #[test]
     fn neg_num_rule() {
@@ -343,15 +407,24 @@ mod tests {
     }
     #[test]
     fn mul_minus_one_rule() {
-        assert_eq!(rule("mul-minus-one")(&Expr::Mul(vec![n(-1.0), x()])), Some(Expr::Neg(Box::new(Expr::Mul(vec![x()])))));
+        assert_eq!(
+            rule("mul-minus-one")(&Expr::Mul(vec![n(-1.0), x()])),
+            Some(Expr::Neg(Box::new(Expr::Mul(vec![x()]))))
+        );
     }
     #[test]
     fn div_one_rule() {
-        assert_eq!(rule("div-one")(&Expr::Div(Box::new(x()), Box::new(n(1.0)))), Some(x()));
+        assert_eq!(
+            rule("div-one")(&Expr::Div(Box::new(x()), Box::new(n(1.0)))),
+            Some(x())
+        );
     }
     #[test]
     fn zero_div_rule() {
-        assert_eq!(rule("zero-div")(&Expr::Div(Box::new(n(0.0)), Box::new(x()))), Some(n(0.0)));
+        assert_eq!(
+            rule("zero-div")(&Expr::Div(Box::new(n(0.0)), Box::new(x()))),
+            Some(n(0.0))
+        );
     }
     #[test]
     fn pow_one_rule() {
@@ -359,12 +432,23 @@ mod tests {
     }
     #[test]
     fn pow_zero_rule() {
-        assert_eq!(rule("pow-zero")(&Expr::Pow(Box::new(x()), 0.0)), Some(n(1.0)));
+        assert_eq!(
+            rule("pow-zero")(&Expr::Pow(Box::new(x()), 0.0)),
+            Some(n(1.0))
+        );
     }
     #[test]
     fn sum_of_zero_rule() {
-        let r = Range { lo: Poly::int(0), hi: Poly::int(2) };
-        let e = Expr::Reduce { op: ReduceOp::Sum, var: "a".into(), range: r, body: Box::new(n(0.0)) };
+        let r = Range {
+            lo: Poly::int(0),
+            hi: Poly::int(2),
+        };
+        let e = Expr::Reduce {
+            op: ReduceOp::Sum,
+            var: "a".into(),
+            range: r,
+            body: Box::new(n(0.0)),
+        };
         assert_eq!(rule("sum-of-zero")(&e), Some(n(0.0)));
     }
     #[test]
@@ -374,7 +458,11 @@ mod tests {
     }
     #[test]
     fn simplify_reaches_a_fixed_point() {
-        let e = Expr::Mul(vec![n(1.0), Expr::Mul(vec![x(), n(1.0)]), Expr::Neg(Box::new(Expr::Neg(Box::new(n(2.0)))))]);
+        let e = Expr::Mul(vec![
+            n(1.0),
+            Expr::Mul(vec![x(), n(1.0)]),
+            Expr::Neg(Box::new(Expr::Neg(Box::new(n(2.0))))),
+        ]);
         assert_eq!(simplify(&e), Expr::Mul(vec![n(2.0), x()]));
     }
 }

@@ -11,7 +11,10 @@ fn errors(body: &str) -> (String, Vec<(usize, usize)>) {
     let src = format!("{HEAD}{body}\n");
     match sharegrad_core::compile(&src) {
         Ok(_) => panic!("accepted:\n{src}"),
-        Err(d) => (render("m.eq", &src, &d), d.iter().map(|d| line_col(&src, d.span.start)).collect()),
+        Err(d) => (
+            render("m.eq", &src, &d),
+            d.iter().map(|d| line_col(&src, d.span.start)).collect(),
+        ),
     }
 }
 
@@ -36,7 +39,11 @@ fn unknown_command() {
 
 #[test]
 fn unbound_index() {
-    expect("x_i = \\sum_a w_a y_{i+j}", "index `j` is not bound", (3, 23));
+    expect(
+        "x_i = \\sum_a w_a y_{i+j}",
+        "index `j` is not bound",
+        (3, 23),
+    );
 }
 
 #[test]
@@ -46,12 +53,20 @@ fn undeclared_tensor() {
 
 #[test]
 fn redefinition() {
-    expect("x_i = y_i\nx_i = 2 y_i", "`x` is already defined on line 3", (4, 1));
+    expect(
+        "x_i = y_i\nx_i = 2 y_i",
+        "`x` is already defined on line 3",
+        (4, 1),
+    );
 }
 
 #[test]
 fn read_before_definition() {
-    expect("x_i = z_i\nz_i = y_i", "`z` is read before it is defined (on line 4)", (3, 7));
+    expect(
+        "x_i = z_i\nz_i = y_i",
+        "`z` is read before it is defined (on line 4)",
+        (3, 7),
+    );
 }
 
 #[test]
@@ -86,7 +101,11 @@ fn disagreeing_inferred_bounds() {
 
 #[test]
 fn wrong_arity() {
-    expect("x_i = w_{i,i} y_i", "`w` has 1 index, written with 2", (3, 7));
+    expect(
+        "x_i = w_{i,i} y_i",
+        "`w` has 1 index, written with 2",
+        (3, 7),
+    );
 }
 
 #[test]
@@ -98,13 +117,25 @@ fn size_used_as_tensor() {
 
 #[test]
 fn write_to_input() {
-    expect("y_j = 2", "cannot define `y`: it is declared as an input on line 1", (3, 1));
+    expect(
+        "y_j = 2",
+        "cannot define `y`: it is declared as an input on line 1",
+        (3, 1),
+    );
 }
 
 #[test]
 fn user_function_with_two_arguments() {
-    expect("h(u, v) = u v", "must take exactly one argument, found 2", (3, 1));
-    expect("x_i = g(y_i, y_i)", "user function `g` takes one argument, found 2", (3, 7));
+    expect(
+        "h(u, v) = u v",
+        "must take exactly one argument, found 2",
+        (3, 1),
+    );
+    expect(
+        "x_i = g(y_i, y_i)",
+        "user function `g` takes one argument, found 2",
+        (3, 7),
+    );
 }
 
 #[test]
@@ -115,7 +146,10 @@ fn cannot_infer_a_range() {
 #[test]
 fn several_independent_errors_at_once() {
     let (text, pos) = errors("x_i = y_{i+j}\nz_i = q_i\nu_i = x_{i} +");
-    assert!(pos.contains(&(3, 12)) && pos.contains(&(4, 7)) && pos.contains(&(5, 14)), "{pos:?}\n{text}");
+    assert!(
+        pos.contains(&(3, 12)) && pos.contains(&(4, 7)) && pos.contains(&(5, 14)),
+        "{pos:?}\n{text}"
+    );
 }
 
 #[test]
@@ -124,10 +158,18 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         format!("x_i = {}y_i{}", "(".repeat(100_000), ")".repeat(100_000)),
         format!("x_i = {}y_i{}", "\\exp(".repeat(50_000), ")".repeat(50_000)),
         format!("x_i = {}y_i", "-".repeat(100_000)),
-        format!("x_i = {}y_i{}", "\\frac{1}{".repeat(20_000), "}".repeat(20_000)),
+        format!(
+            "x_i = {}y_i{}",
+            "\\frac{1}{".repeat(20_000),
+            "}".repeat(20_000)
+        ),
     ] {
         let (text, _) = errors(&body);
-        assert!(text.contains("nested too deeply"), "{}", &text[..text.len().min(400)]);
+        assert!(
+            text.contains("nested too deeply"),
+            "{}",
+            &text[..text.len().min(400)]
+        );
     }
     // A double superscript is a syntax error, as in LaTeX; a long chain of
     // them must still come back as an error.
@@ -147,8 +189,11 @@ fn long_flat_input_is_fine() {
 fn random_bytes_never_panic() {
     // A fixed sweep over mutations of a valid model: every result is an
     // Ok or an Err with positions inside the text.
-    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed.eq")).unwrap();
-    let alphabet: Vec<char> = "\\{}()[]_^=+-*/,;$%&0123456789 \naiwxyz\u{3b1}\u{e9}".chars().collect();
+    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed.eq"))
+        .unwrap();
+    let alphabet: Vec<char> = "\\{}()[]_^=+-*/,;$%&0123456789 \naiwxyz\u{3b1}\u{e9}"
+        .chars()
+        .collect();
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     for _ in 0..3000 {
         let mut chars: Vec<char> = base.chars().collect();
@@ -170,7 +215,10 @@ fn random_bytes_never_panic() {
         if let Err(d) = sharegrad_core::compile(&src) {
             assert!(!d.is_empty());
             for x in &d {
-                assert!(x.span.start <= src.len() && x.span.end <= src.len(), "{x:?} in {src:?}");
+                assert!(
+                    x.span.start <= src.len() && x.span.end <= src.len(),
+                    "{x:?} in {src:?}"
+                );
                 assert!(!x.message.is_empty());
             }
             let _ = render("m.eq", &src, &d);

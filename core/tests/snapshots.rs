@@ -12,7 +12,8 @@ fn settings() -> insta::Settings {
 
 fn summary(path: &std::path::Path) -> String {
     let src = std::fs::read_to_string(path).unwrap();
-    let model = sharegrad_core::compile(&src).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+    let model =
+        sharegrad_core::compile(&src).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
     sharegrad_core::report::check_summary(&model)
 }
 
