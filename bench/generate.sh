@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Regenerates the kernels that benches/kernels.rs includes, from the models
+# in bench/models/, with `sharegrad rust --type f32`:
+#   bench/models/NAME.eq -> benches/generated/kernels_NAME.rs
+# With --check, writes nothing and fails when a committed file differs from
+# what the generator emits now (run it in CI or after changing codegen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+check=0
+if [[ "${1:-}" == "--check" ]]; then check=1; fi
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-bench}"
+cargo build --quiet --release -p sharegrad-cli
+bin="$CARGO_TARGET_DIR/release/sharegrad"
+mkdir -p benches/generated
+status=0
+for model in conv2d conv1d maxpool2d depthwise; do
+    src="bench/models/$model.eq"
+    dst="benches/generated/kernels_$model.rs"
+    tmp="$(mktemp)"
+    "$bin" rust "$src" --type f32 >"$tmp"
+    if [[ $check == 1 ]]; then
+        if ! diff -u "$dst" "$tmp" >/dev/null 2>&1; then
+            echo "stale: $dst (run bench/generate.sh)" >&2
+            status=1
+        fi
+        rm -f "$tmp"
+    else
+        mv "$tmp" "$dst"
+        echo "wrote $dst"
+    fi
+done
+exit $status

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Issue 5's benchmark table in one go:
+#   1. regenerates benches/generated/kernels_*.rs from bench/models/*.eq with
+#      the current generator (bench/generate.sh; --no-regen keeps them);
+#   2. runs the criterion bench benches/kernels.rs (generated kernels next to
+#      hand-written loop nests, and the expansion-time benchmarks);
+#   3. runs bench/pytorch_baseline.py (PyTorch, 1 thread and all cores) when
+#      torch is importable;
+#   4. prints the combined Markdown table and the status of issue 5's targets
+#      (bench/combine.py).
+# Environment:
+#   CARGO_TARGET_DIR  default /work/target-bench
+#   RUSTFLAGS         default "-C target-cpu=native" (AVX2 + FMA here, as
+#                     PyTorch uses); set RUSTFLAGS= to build for the baseline
+#                     x86-64 target instead
+#   PYTHON            python with torch; default /work/venv-torch/bin/python
+#                     when present, else python3
+#   PEAK_GFLOPS       single-core f32 peak, default 78 (2.45 GHz x 32 FLOP/cycle)
+# Options: --no-regen, --no-bench (only re-combine the last results),
+# anything after -- goes to criterion (e.g. -- conv2d).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-bench}"
+export RUSTFLAGS="${RUSTFLAGS--C target-cpu=native}"
+regen=1
+bench=1
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --no-regen) regen=0 ;;
+        --no-bench) bench=0 ;;
+        --) shift; break ;;
+        *) echo "report.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+if [[ -z "${PYTHON:-}" ]]; then
+    if [[ -x /work/venv-torch/bin/python ]]; then PYTHON=/work/venv-torch/bin/python; else PYTHON=python3; fi
+fi
+out="$CARGO_TARGET_DIR/bench-report"
+mkdir -p "$out"
+
+echo "== machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== RUSTFLAGS='$RUSTFLAGS'  $(rustc --version)"
+if [[ $regen == 1 ]]; then
+    bench/generate.sh
+fi
+if [[ $bench == 1 ]]; then
+    cargo bench --bench kernels -- --noplot "$@" 2>&1 | tee "$out/criterion.log"
+    "$PYTHON" bench/pytorch_baseline.py --json "$out/pytorch.json" | tee "$out/pytorch.log"
+fi
+echo
+echo "== date: $(date -u +%Y-%m-%dT%H:%MZ), load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 bench/combine.py "$CARGO_TARGET_DIR/criterion" "$out/pytorch.json" "${PEAK_GFLOPS:-78}" | tee "$out/table.md"
