@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
 if [[ "${1:-}" == "--check" ]]; then check=1; fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet --release -p sharegrad-cli
 bin="$CARGO_TARGET_DIR/release/sharegrad"
 mkdir -p benches/generated

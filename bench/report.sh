@@ -9,7 +9,7 @@
 #   4. prints the combined Markdown table and the status of issue 5's targets
 #      (bench/combine.py).
 # Environment:
-#   CARGO_TARGET_DIR  default /work/target-bench
+#   CARGO_TARGET_DIR  default target/
 #   RUSTFLAGS         default "-C target-cpu=native" (AVX2 + FMA here, as
 #                     PyTorch uses); set RUSTFLAGS= to build for the baseline
 #                     x86-64 target instead
@@ -20,7 +20,7 @@
 # anything after -- goes to criterion (e.g. -- conv2d).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-bench}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 export RUSTFLAGS="${RUSTFLAGS--C target-cpu=native}"
 regen=1
 bench=1
@@ -44,6 +44,8 @@ echo "== RUSTFLAGS='$RUSTFLAGS'  $(rustc --version)"
 if [[ $regen == 1 ]]; then
     bench/generate.sh
 fi
+echo "== generated kernels measured (md5): $(cd benches/generated && md5sum kernels_*.rs | awk '{printf "%s %.8s  ", $2, $1}')"
+echo "== core/src/codegen.rs md5: $(md5sum core/src/codegen.rs | cut -c1-8), git HEAD $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 if [[ $bench == 1 ]]; then
     cargo bench --bench kernels -- --noplot "$@" 2>&1 | tee "$out/criterion.log"
     "$PYTHON" bench/pytorch_baseline.py --json "$out/pytorch.json" | tee "$out/pytorch.log"
