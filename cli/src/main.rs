@@ -4,6 +4,7 @@
 //! sharegrad check FILE                  resolve and summarise a model
 //! sharegrad eval FILE --data DATA.json  values and gradients as JSON
 //! sharegrad latex FILE [-o OUT.tex]     the derivation document
+//! sharegrad rust FILE [--type T]        a self-contained Rust module
 //! sharegrad derive [FILE] [--out DIR]   NAME.tex, NAME.pdf, NAME.rs
 //! ```
 //!
