@@ -24,8 +24,8 @@ use crate::simplify::simplify;
 use std::collections::BTreeSet;
 
 /// The derivative of a user function's body with respect to its parameter.
-pub fn derivative_wrt_param(body: &Expr) -> Option<Expr> {
-    Some(d_param(body))
+pub fn derivative_wrt_param(body: &Expr) -> Expr {
+    d_param(body)
 }
 
 fn d_param(e: &Expr) -> Expr {

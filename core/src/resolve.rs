@@ -362,8 +362,9 @@ impl<'s> Resolver<'s> {
             self.err(span, format!("function `{name}` calls itself"));
             return;
         }
-        let derivative =
-            crate::diff::derivative_wrt_param(&body).map(|d| crate::simplify::simplify(&d));
+        let derivative = Some(crate::simplify::simplify(
+            &crate::diff::derivative_wrt_param(&body),
+        ));
         self.functions.insert(
             name.clone(),
             UserFn {
@@ -466,6 +467,8 @@ impl<'s> Resolver<'s> {
             },
         };
         let id = self.tensors.len();
+        // The statement index is known once hoisting has pushed any
+        // auxiliary statements; set below.
         let stmt_index_placeholder = usize::MAX;
         self.tensors.push(Tensor {
             key: key.clone(),
@@ -520,8 +523,9 @@ impl<'s> Resolver<'s> {
                 }
                 let mut inner = scope.to_vec();
                 inner.push((var.clone(), range.clone()));
-                // Inside a max body only a directly nested max stays inline:
-                // its argmax test re-evaluates the body.
+                // Inside a max's body every reduction is hoisted except a
+                // directly nested max (`\max_{a,b}`): the argmax test
+                // re-evaluates the body.
                 let body_linear = match op {
                     ReduceOp::Sum => true,
                     ReduceOp::Max => matches!(
@@ -532,16 +536,7 @@ impl<'s> Resolver<'s> {
                         }
                     ),
                 };
-                let body = match (op, *body) {
-                    (
-                        ReduceOp::Max,
-                        b @ Expr::Reduce {
-                            op: ReduceOp::Max, ..
-                        },
-                    ) => self.hoist(b, &inner, true),
-                    (ReduceOp::Max, b) => self.hoist_all(b, &inner),
-                    (_, b) => self.hoist(b, &inner, body_linear),
-                };
+                let body = self.hoist(*body, &inner, body_linear);
                 Expr::Reduce {
                     op,
                     var,
@@ -583,11 +578,6 @@ impl<'s> Resolver<'s> {
             ),
             other => other,
         }
-    }
-
-    /// Hoists every reduction inside `e` (used inside a max's body).
-    fn hoist_all(&mut self, e: Expr, scope: &[(String, Range)]) -> Expr {
-        self.hoist(e, scope, false)
     }
 
     fn hoist_out(&mut self, reduce: Expr, scope: &[(String, Range)]) -> Expr {
@@ -1026,8 +1016,8 @@ impl<'s> Resolver<'s> {
         for b in binders.iter().rev() {
             let range = match (&b.lo, &b.hi) {
                 (Some((lo, lrel)), Some((hi, hrel))) => {
-                    let lo = self.limit(lo)?;
-                    let hi = self.limit(hi)?;
+                    let lo = self.size_expr(lo)?;
+                    let hi = self.size_expr(hi)?;
                     Range {
                         lo: if *lrel == ast::Rel::Lt {
                             lo.add_int(1)
@@ -1061,11 +1051,6 @@ impl<'s> Resolver<'s> {
             };
         }
         Some(e)
-    }
-
-    fn limit(&mut self, e: &ast::IntExpr) -> Option<Poly> {
-        let p = self.size_expr(e)?;
-        Some(p)
     }
 
     /// `\sum_a`: the range of the tensor dimensions `a` indexes directly.
