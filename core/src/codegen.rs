@@ -1143,40 +1143,62 @@ impl<'m> Gen<'m> {
         format!("/// Unused: keeps the type parameters.\npub _marker: ::core::marker::PhantomData<({l}, {t})>,\n")
     }
 
-    fn inputs_struct(&self) -> String {
-        let ty = self.ty();
+    /// A struct of borrowed per-tensor fields (`Inputs`, `Seeds`, `Grads`):
+    /// `head` (doc and derives), one documented field per tensor, then the
+    /// `extra` fields (which use `T` but not the lifetime), then a marker
+    /// for whatever type parameter nothing else uses.
+    fn borrowed_struct(
+        &self,
+        head: &str,
+        name: &str,
+        tensors: &[usize],
+        field_doc: &str,
+        field_ty: &str,
+        extra: &str,
+    ) -> String {
         let mut s = format!(
-            "/// Every leaf (input, param, const): a row-major slice, each index from its lower bound; a scalar is a slice of length 1.\n#[derive(Clone, Copy, Debug)]\n#[allow(non_snake_case)]\npub struct Inputs{} {{\n",
+            "{head}\n#[allow(non_snake_case)]\npub struct {name}{} {{\n",
             self.struct_params("'a")
         );
-        let mut any_slice = false;
-        let mut any = false;
-        for (t, tensor) in self.p.tensors.iter().enumerate() {
-            if tensor.is_leaf() {
-                let _ = writeln!(
-                    s,
-                    "/// {}\npub {}: &'a [{ty}],",
-                    self.tensor_doc(t),
-                    self.ident[t]
-                );
-                any_slice = true;
-                any = true;
-            }
+        for &t in tensors {
+            let _ = writeln!(
+                s,
+                "/// {field_doc}{}\npub {}: {field_ty},",
+                self.tensor_doc(t),
+                self.ident[t]
+            );
         }
+        s.push_str(extra);
+        let any_field = !tensors.is_empty();
+        s.push_str(&self.marker(true, any_field, any_field || !extra.is_empty()));
+        s.push_str("}\n");
+        s
+    }
+
+    fn inputs_struct(&self) -> String {
+        let ty = self.ty();
+        let leaves: Vec<usize> = (0..self.p.tensors.len())
+            .filter(|&t| self.p.tensors[t].is_leaf())
+            .collect();
+        let mut functions = String::new();
         for (name, f) in &self.p.functions {
             if f.body.is_none() {
                 let b = sanitize(name);
-                let _ = writeln!(s, "/// The symbolic function `{name}` (no definition in the model).\npub {b}: fn({ty}) -> {ty},");
+                let _ = writeln!(functions, "/// The symbolic function `{name}` (no definition in the model).\npub {b}: fn({ty}) -> {ty},");
                 let _ = writeln!(
-                    s,
+                    functions,
                     "/// Its derivative `{name}'`.\npub {b}_prime: fn({ty}) -> {ty},"
                 );
-                any = true;
             }
         }
-        s.push_str(&self.marker(true, any_slice, any));
-        s.push_str("}\n");
-        s
+        self.borrowed_struct(
+            "/// Every leaf (input, param, const): a row-major slice, each index from its lower bound; a scalar is a slice of length 1.\n#[derive(Clone, Copy, Debug)]",
+            "Inputs",
+            &leaves,
+            "",
+            &format!("&'a [{ty}]"),
+            &functions,
+        )
     }
 
     fn values_struct(&self) -> String {
@@ -1234,47 +1256,28 @@ impl<'m> Gen<'m> {
     }
 
     fn seeds_struct(&self) -> String {
-        let ty = self.ty();
-        let mut s = format!(
-            "/// The adjoint of each output (`\\partial E / \\partial` output), same layout as its value; a scalar output's seed is a slice of length 1 (`&[1.0]` for its plain gradient).\n#[derive(Clone, Copy, Debug)]\n#[allow(non_snake_case)]\npub struct Seeds{} {{\n",
-            self.struct_params("'a")
-        );
-        let mut any = false;
-        for &t in &self.p.outputs {
-            let _ = writeln!(
-                s,
-                "/// Seed of {}\npub {}: &'a [{ty}],",
-                self.tensor_doc(t),
-                self.ident[t]
-            );
-            any = true;
-        }
-        s.push_str(&self.marker(true, any, any));
-        s.push_str("}\n");
-        s
+        self.borrowed_struct(
+            "/// The adjoint of each output (`\\partial E / \\partial` output), same layout as its value; a scalar output's seed is a slice of length 1 (`&[1.0]` for its plain gradient).\n#[derive(Clone, Copy, Debug)]",
+            "Seeds",
+            &self.p.outputs,
+            "Seed of ",
+            &format!("&'a [{}]", self.ty()),
+            "",
+        )
     }
 
     fn grads_struct(&self) -> String {
-        let ty = self.ty();
-        let mut s = format!(
-            "/// Where gradients go: `None` skips that gradient and any work only it needs. Gradients accumulate (`+=`): a shared weight's gradient sums over its uses, over layers and over calls (the seed's rule).\n#[derive(Debug)]\n#[allow(non_snake_case)]\npub struct Grads{} {{\n",
-            self.struct_params("'a")
-        );
-        let mut any = false;
-        for (t, tensor) in self.p.tensors.iter().enumerate() {
-            if tensor.wants_gradient() {
-                let _ = writeln!(
-                    s,
-                    "/// Gradient of {}\npub {}: ::core::option::Option<&'a mut [{ty}]>,",
-                    self.tensor_doc(t),
-                    self.ident[t]
-                );
-                any = true;
-            }
-        }
-        s.push_str(&self.marker(true, any, any));
-        s.push_str("}\n");
-        s
+        let wanted: Vec<usize> = (0..self.p.tensors.len())
+            .filter(|&t| self.p.tensors[t].wants_gradient())
+            .collect();
+        self.borrowed_struct(
+            "/// Where gradients go: `None` skips that gradient and any work only it needs. Gradients accumulate (`+=`): a shared weight's gradient sums over its uses, over layers and over calls (the seed's rule).\n#[derive(Debug)]",
+            "Grads",
+            &wanted,
+            "Gradient of ",
+            &format!("::core::option::Option<&'a mut [{}]>", self.ty()),
+            "",
+        )
     }
 
     fn size_prologue(&self) -> String {
