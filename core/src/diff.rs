@@ -284,24 +284,12 @@ pub fn substitute(e: &Expr, v: &str, by: &Poly) -> Expr {
         hi: sub(&r.hi),
     };
     match e {
-        Expr::Num(_) | Expr::Size(_) | Expr::Param(_) => e.clone(),
         Expr::Index(p) => Expr::Index(sub(p)),
         Expr::Read(r) => Expr::Read(Read {
             tensor: r.tensor,
             slot: r.slot,
             index: r.index.iter().map(sub).collect(),
         }),
-        Expr::Add(xs) => Expr::Add(xs.iter().map(|x| substitute(x, v, by)).collect()),
-        Expr::Mul(xs) => Expr::Mul(xs.iter().map(|x| substitute(x, v, by)).collect()),
-        Expr::Call(f, xs) => {
-            Expr::Call(f.clone(), xs.iter().map(|x| substitute(x, v, by)).collect())
-        }
-        Expr::Neg(a) => Expr::Neg(Box::new(substitute(a, v, by))),
-        Expr::Pow(a, p) => Expr::Pow(Box::new(substitute(a, v, by)), *p),
-        Expr::Div(a, b) => Expr::Div(
-            Box::new(substitute(a, v, by)),
-            Box::new(substitute(b, v, by)),
-        ),
         Expr::Reduce {
             op,
             var,
@@ -330,6 +318,9 @@ pub fn substitute(e: &Expr, v: &str, by: &Poly) -> Expr {
                 at: at.iter().map(sub).collect(),
             },
         })),
+        // Numbers, sizes, parameters and the arithmetic nodes: only their
+        // children can mention `v`.
+        _ => crate::simplify::map_children(e, &|c| substitute(c, v, by)),
     }
 }
 

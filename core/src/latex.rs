@@ -193,35 +193,20 @@ fn rename_binder(e: &Expr, from: &str, to: &str) -> Expr {
             body,
         } => {
             let body = rename_binder(body, from, to);
-            if var == from {
-                Expr::Reduce {
-                    op: *op,
-                    var: to.to_string(),
-                    range: range.clone(),
-                    body: Box::new(diff::rename_var(&body, from, to)),
-                }
+            let (var, body) = if var == from {
+                (to.to_string(), diff::rename_var(&body, from, to))
             } else {
-                Expr::Reduce {
-                    op: *op,
-                    var: var.clone(),
-                    range: range.clone(),
-                    body: Box::new(body),
-                }
+                (var.clone(), body)
+            };
+            Expr::Reduce {
+                op: *op,
+                var,
+                range: range.clone(),
+                body: Box::new(body),
             }
         }
-        Expr::Add(xs) => Expr::Add(xs.iter().map(|x| rename_binder(x, from, to)).collect()),
-        Expr::Mul(xs) => Expr::Mul(xs.iter().map(|x| rename_binder(x, from, to)).collect()),
-        Expr::Call(f, xs) => Expr::Call(
-            f.clone(),
-            xs.iter().map(|x| rename_binder(x, from, to)).collect(),
-        ),
-        Expr::Neg(a) => Expr::Neg(Box::new(rename_binder(a, from, to))),
-        Expr::Pow(a, x) => Expr::Pow(Box::new(rename_binder(a, from, to)), *x),
-        Expr::Div(a, b) => Expr::Div(
-            Box::new(rename_binder(a, from, to)),
-            Box::new(rename_binder(b, from, to)),
-        ),
-        other => other.clone(),
+        Expr::Indicator(_) => e.clone(),
+        _ => crate::simplify::map_children(e, &|c| rename_binder(c, from, to)),
     }
 }
 
