@@ -502,6 +502,27 @@ fn affine(rng: &mut Rng, i: &str, a: &str) -> String {
 /// shared kernel, and an optional scalar loss.
 fn random_model(rng: &mut Rng) -> String {
     let mut s = String::from("h(z) = \\tanh(z) + z/4\n");
+    if rng.int(0, 4) == 0 {
+        // A dense layer over a batch, the weight read as stored or
+        // transposed, with a bias and an offset read.
+        s.push_str("input y_{b,j}, 0 \\le b < B, 0 \\le j < n\n");
+        let (w, wr) = if rng.int(0, 1) == 0 {
+            ("0 \\le i < m, 0 \\le j < n", "W_{i,j}")
+        } else {
+            ("0 \\le j < n, 0 \\le i < m", "W_{j,i}")
+        };
+        let _ = writeln!(s, "param {wr}, {w}");
+        s.push_str("param c_i, 0 \\le i < m\n");
+        let _ = writeln!(
+            s,
+            "x_{{b,i}} = \\sum_j {wr} y_{{b,j}} + c_i, 0 \\le b < B, 0 \\le i < m"
+        );
+        let _ = writeln!(s, "u_{{b,i}} = {}", activation(rng, "x_{b,i}"));
+        if rng.int(0, 1) == 0 {
+            s.push_str("v_{b,i} = u_{b,i} u_{b,i+1}, 0 \\le b < B, 0 \\le i < m\n");
+        }
+        return s;
+    }
     let two_d = rng.int(0, 2) == 0;
     let k = rng.int(1, 3);
     if two_d {

@@ -49,15 +49,16 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     check_len("inputs.y (`y`)", inputs.y.len(), dim(n));
     check_len("inputs.w (`w`)", inputs.w.len(), 7);
     check_len("values.x (`x`)", values.x.len(), dim(n - 6));
-    {
-        let mut o = 0usize;
-        for i in 0..=n - 7 {
-            let mut sum1 = 0.0_f32;
-            for a in 0..=6 {
-                sum1 += inputs.w[a as usize] * inputs.y[(a + i) as usize];
+    let len2 = dim(n - 6);
+    let row1 = &mut values.x[..len2];
+    row1.fill(0.0_f32);
+    if len2 > 0 {
+        for a in 0..=6 {
+            let y_row6 = &inputs.y[a as usize..][..len2];
+            let w7 = inputs.w[a as usize];
+            for t3 in 0..len2 {
+                row1[t3] += w7 * y_row6[t3];
             }
-            values.x[o] = sum1;
-            o += 1;
         }
     }
 }
@@ -110,85 +111,53 @@ pub fn backward(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 7);
     }
-    if let ::core::option::Option::Some(grad2) = grads.y.as_deref_mut() {
-        let mut o = 0usize;
-        let lo3 = 6;
-        let hi4 = n - 7;
-        if lo3 <= hi4 {
-            for j in 0..lo3 {
-                let mut acc = 0.0_f32;
-                for a in (j - n + 7).max(0)..=j.min(6) {
-                    acc += at(&seeds.x, [j - a], [n - 6]) * at(&inputs.w, [a], [7]);
+    if let ::core::option::Option::Some(grad8) = grads.y.as_deref_mut() {
+        let len10 = dim(n);
+        let row9 = &mut grad8[..len10];
+        if len10 > 0 {
+            for a in (-n + 7).max(0)..=(n - 1).min(6) {
+                let lo12 = a.max(0);
+                let hi13 = (n + a - 7).min(n - 1);
+                if lo12 <= hi13 {
+                    let j = lo12;
+                    let n14 = (hi13 - lo12 + 1) as usize;
+                    let seg15 = &mut row9[j as usize..][..n14];
+                    let x_row16 = &seeds.x[(j - a) as usize..][..n14];
+                    let w17 = inputs.w[a as usize];
+                    for t11 in 0..n14 {
+                        seg15[t11] += x_row16[t11] * w17;
+                    }
                 }
-                grad2[o] += acc;
-                o += 1;
-            }
-            for j in lo3..=hi4 {
-                let mut acc = 0.0_f32;
-                for a in 0..=6 {
-                    acc += seeds.x[(j - a) as usize] * inputs.w[a as usize];
-                }
-                grad2[o] += acc;
-                o += 1;
-            }
-            for j in hi4 + 1..=n - 1 {
-                let mut acc = 0.0_f32;
-                for a in (j - n + 7).max(0)..=j.min(6) {
-                    acc += at(&seeds.x, [j - a], [n - 6]) * at(&inputs.w, [a], [7]);
-                }
-                grad2[o] += acc;
-                o += 1;
-            }
-        } else {
-            for j in 0..=n - 1 {
-                let mut acc = 0.0_f32;
-                for a in (j - n + 7).max(0)..=j.min(6) {
-                    acc += at(&seeds.x, [j - a], [n - 6]) * at(&inputs.w, [a], [7]);
-                }
-                grad2[o] += acc;
-                o += 1;
             }
         }
     }
-    if let ::core::option::Option::Some(grad5) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad18) = grads.w.as_deref_mut() {
         let mut o = 0usize;
         for j in 0..=6 {
             let mut acc = 0.0_f32;
-            let mut lanes6 = [0.0_f32; 8];
-            let mut start7 = 0;
-            let end9 = n - 7;
-            while start7 + 7 <= end9 {
-                for (l10, lane8) in lanes6.iter_mut().enumerate() {
-                    let i = start7 + l10 as i64;
-                    *lane8 += seeds.x[i as usize] * inputs.y[(i + j) as usize];
+            let mut lanes19 = [0.0_f32; 8];
+            let mut start20 = 0;
+            let end22 = n - 7;
+            while start20 + 7 <= end22 {
+                for (l23, lane21) in lanes19.iter_mut().enumerate() {
+                    let i = start20 + l23 as i64;
+                    *lane21 += seeds.x[i as usize] * inputs.y[(i + j) as usize];
                 }
-                start7 += 8;
+                start20 += 8;
             }
-            for i in start7..=end9 {
+            for i in start20..=end22 {
                 acc += seeds.x[i as usize] * inputs.y[(i + j) as usize];
             }
             acc
-                += ((lanes6[0] + lanes6[1]) + (lanes6[2] + lanes6[3]))
-                    + ((lanes6[4] + lanes6[5]) + (lanes6[6] + lanes6[7]));
-            grad5[o] += acc;
+                += ((lanes19[0] + lanes19[1]) + (lanes19[2] + lanes19[3]))
+                    + ((lanes19[4] + lanes19[5]) + (lanes19[6] + lanes19[7]));
+            grad18[o] += acc;
             o += 1;
         }
     }
 }
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
 pub const DERIVATION: &str = "This document derives how the error $E$ changes with every input and weight of the model below, step by step, in the manner of the blog post ``Backpropagation with shared weights in convolutional neural networks'', and carries the derivation to the end: the chain rule through every equation, the sum over every occurrence of a shared weight, and the elimination of the Kronecker deltas with exact boundary conditions.\n\n\\section{The model}\n\nThe model is written in index notation. The size $n$ is fixed when the model runs. Its tensors, each with the range of every index:\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.197\\linewidth}p{0.354\\linewidth}p{0.393\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Tensor} & \\raggedright\\textbf{Kind} & \\raggedright\\textbf{Indices} \\tabularnewline\n\\hline\n\\raggedright $y_{j}$ & \\raggedright input (gets a gradient) & \\raggedright $0 \\le j \\le n-1$ \\tabularnewline\n\\raggedright $w_{a}$ & \\raggedright weight, param (gets a gradient) & \\raggedright $0 \\le a \\le 6$ \\tabularnewline\n\\raggedright $x_{i}$ & \\raggedright defined by an equation; output & \\raggedright $0 \\le i \\le n-7$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\nThe equations, in the order they are computed:\n\n\\begin{align*}\nx_{i} &= \\sum_{a=0}^{6} w_{a}\\, y_{i+a}\n\\end{align*}\n\nRanges that are not written are inferred: each index takes every value for which every read stays inside its tensor (a ``valid'' convolution). The output is $x$; $E$ is the error, computed from the output downstream.\n\n\\section{Where each leaf occurs}\n\nA leaf's gradient collects a term from every place the leaf is read. For each read: the statement, the read, the elements it reaches, the index points of the statement that read one such element, and how many they are.\n\n\\subsection{$y$, read once}\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.115\\linewidth}p{0.151\\linewidth}p{0.151\\linewidth}p{0.337\\linewidth}p{0.133\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Statement} & \\raggedright\\textbf{Read} & \\raggedright\\textbf{Element} & \\raggedright\\textbf{Index points per element} & \\raggedright\\textbf{How many} \\tabularnewline\n\\hline\n\\raggedright $x_{i}$ & \\raggedright $y_{i+a}$ & \\raggedright $y_{j}$, every element & \\raggedright $i = j-a$, $\\max(0, j-n+7) \\le a \\le \\min(6, j)$ & \\raggedright $\\min(6, j)-\\max(0, j-n+7)+1$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\n\\subsection{$w$, read once}\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.115\\linewidth}p{0.151\\linewidth}p{0.151\\linewidth}p{0.337\\linewidth}p{0.133\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Statement} & \\raggedright\\textbf{Read} & \\raggedright\\textbf{Element} & \\raggedright\\textbf{Index points per element} & \\raggedright\\textbf{How many} \\tabularnewline\n\\hline\n\\raggedright $x_{i}$ & \\raggedright $w_{a}$ & \\raggedright $w_{j}$, every element & \\raggedright $a = j$, $0 \\le i \\le n-7$ & \\raggedright $n-6$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\n\\section{The chain rule through the statements}\n\nWrite $\\bar{v} = \\frac{\\partial E}{\\partial v}$ for the adjoint of any quantity $v$: how the error changes with it. The statements form a DAG. Going backwards from the output, a tensor's adjoint is the sum, over every statement that reads it and every index point of that statement, of the reader's adjoint times the local derivative (the multivariable chain rule). A Kronecker delta $\\delta_{g,k}$ (1 when $g = k$, else 0) selects the index points that read the element.\n\n\\subsection{$\\bar{x}$}\n\n\\begin{align*}\n\\bar{x}_{j} &= \\frac{\\partial E}{\\partial x_{j}} \\qquad \\text{(given: the seed)}\n\\end{align*}\n\n\\section{Shared weights: every occurrence, every position}\n\nA weight is shared when it is used for many connections: at every position of a convolution, and possibly in several statements. As in the seed, the gradient sums the contributions of every occurrence and every position, instead of, for example, taking their average: $\\frac{\\partial E}{\\partial w} = \\sum_i \\frac{\\partial E}{\\partial y^l_i}\\, \\frac{\\partial y^l_i}{\\partial w}$, where $i$ runs over the nodes of the layer $y^l$ that use $w$.\n\nWhy summation? When the paths from a weight (applied at different locations) merge, they do so with summation. The error depends on $w$ only through the nodes that read it; a small change $\\varepsilon$ in $w$ moves each of those nodes by its own partial derivative times $\\varepsilon$, and the changes reach the error added together (convolution sums its paths in the dot product, and so do fully connected layers).\n\n\\subsection{The gradient of $y$: one occurrence}\n\nFor the element $y_{j}$, summing over every index point of the statement that reads it:\n\n\\begin{align*}\n\\bar{y}_{j} &= \\frac{\\partial E}{\\partial y_{j}} \\\\\n &= \\sum_{i=0}^{n-7} \\frac{\\partial E}{\\partial x_{i}}\\, \\frac{\\partial x_{i}}{\\partial y_{j}} \\\\\n &= \\sum_{i=0}^{n-7}\\sum_{a=0}^{6} \\delta_{i+a,\\,j}\\, \\bar{x}_{i}\\, w_{a}\n\\end{align*}\n\n\\subsection{The gradient of $w$: one occurrence}\n\nFor the element $w_{j}$, summing over every index point of the statement that reads it:\n\n\\begin{align*}\n\\bar{w}_{j} &= \\frac{\\partial E}{\\partial w_{j}} \\\\\n &= \\sum_{i=0}^{n-7} \\frac{\\partial E}{\\partial x_{i}}\\, \\frac{\\partial x_{i}}{\\partial w_{j}} \\\\\n &= \\sum_{i=0}^{n-7}\\sum_{a=0}^{6} \\delta_{a,\\,j}\\, \\bar{x}_{i}\\, y_{i+a}\n\\end{align*}\n\n\\section{Eliminating the Kronecker deltas}\n\nEach term above is a sum over the index points of one occurrence, with a delta that keeps only the points reading the element. Solving the delta's equations for summation variables removes those sums; the ranges of the solved variables become the bounds of the remaining sums (a maximum of lower limits, a minimum of upper limits) or conditions on the element, and a stride adds a divisibility condition. What is left is the gather form: each element sums only over the points that read it.\n\n\\subsection{$\\bar{y}$}\n\nThe read $y_{i+a}$ in $x_{i}$: the delta is non-zero only where $i+a = j$. Solving for the summation variables: $i = j-a$. \n\nThe range $0 \\le i \\le n-7$ of the eliminated $i$ becomes $0 \\le j-a \\le n-7$, a bound on the remaining sum. So $a$ runs over $\\max(0, j-n+7) \\le a \\le \\min(6, j)$. \n\n\\begin{align*}\n & \\sum_{i=0}^{n-7}\\sum_{a=0}^{6} \\delta_{i+a,\\,j}\\, \\bar{x}_{i}\\, w_{a} \\\\\n &=  \\sum_{a=\\max(0, j-n+7)}^{\\min(6, j)} \\bar{x}_{j-a}\\, w_{a}\n\\end{align*}\n\n\\subsection{$\\bar{w}$}\n\nThe read $w_{a}$ in $x_{i}$: the delta is non-zero only where $a = j$. Solving for the summation variables: $a = j$. \n\nThe range $0 \\le a \\le 6$ of the eliminated $a$ becomes $0 \\le j \\le 6$, which every element satisfies. \n\n\\begin{align*}\n & \\sum_{i=0}^{n-7}\\sum_{a=0}^{6} \\delta_{a,\\,j}\\, \\bar{x}_{i}\\, y_{i+a} \\\\\n &=  \\sum_{i=0}^{n-7} \\bar{x}_{i}\\, y_{i+j}\n\\end{align*}\n\n\\section{Results}\n\nThe gradient of $y$, for $0 \\le j \\le n-1$:\n\n\\[\n\\boxed{\\begin{aligned}\n\\bar{y}_{j} &=  \\sum_{a=\\max(0, j-n+7)}^{\\min(6, j)} \\bar{x}_{j-a}\\, w_{a}\n\\end{aligned}}\n\\]\n\nThe gradient of $w$, for $0 \\le j \\le 6$:\n\n\\[\n\\boxed{\\begin{aligned}\n\\bar{w}_{j} &=  \\sum_{i=0}^{n-7} \\bar{x}_{i}\\, y_{i+j}\n\\end{aligned}}\n\\]\n\nwhere the adjoints of the other tensors are computed first, in this order:\n\n\\begin{align*}\n\\bar{x}_{j} &= \\frac{\\partial E}{\\partial x_{j}} \\qquad \\text{(the seed)}\n\\end{align*}\n\n";
-/// `b[idx]` in a row-major tensor with extents `ext`, zero outside (zero padding).
-#[inline(always)]
-fn at<const N: usize>(b: &[f32], idx: [i64; N], ext: [i64; N]) -> f32 {
-    let mut off = 0i64;
-    for (&i, &e) in idx.iter().zip(ext.iter()) {
-        if i < 0 || i >= e {
-            return 0.0_f32;
-        }
-        off = off * e + i;
-    }
-    b[off as usize]
-}
 /// Panics unless a slice has the length its index ranges give it.
 #[track_caller]
 fn check_len(what: &str, actual: usize, expected: usize) {

@@ -64,72 +64,33 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     check_len("inputs.y (`y`)", inputs.y.len(), dim(N) * dim(C) * dim(H) * dim(W));
     check_len("inputs.w (`w`)", inputs.w.len(), 9 * dim(K) * dim(C));
     check_len("values.x (`x`)", values.x.len(), dim(N) * dim(K) * dim(H) * dim(W));
-    {
-        let mut o = 0usize;
-        for n in 0..=N - 1 {
-            for k in 0..=K - 1 {
-                for i in 0..=H - 1 {
-                    let lo3 = 1;
-                    let hi4 = W - 2;
-                    if H - i - 2 >= 0 && i - 1 >= 0 && lo3 <= hi4 {
-                        for j in 0..lo3 {
-                            let mut sum2 = 0.0_f32;
-                            for c in 0..=C - 1 {
-                                for a in 0..=2 {
-                                    for b in 0..=2 {
-                                        sum2
-                                            += at(&inputs.w, [k, c, a, b], [K, C, 3, 3])
-                                                * at(&inputs.y, [n, c, a + i - 1, b + j - 1], [N, C, H, W]);
+    for n in 0..=N - 1 {
+        for k in 0..=K - 1 {
+            for i in 0..=H - 1 {
+                let len2 = dim(W);
+                let row1 = &mut values.x[(((n * K + k) * H + i) * W) as usize..][..len2];
+                row1.fill(0.0_f32);
+                if len2 > 0 {
+                    for c in 0..=C - 1 {
+                        for a in 0..=2 {
+                            if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
+                                for b in 0..=2 {
+                                    let lo4 = (-b + 1).max(0);
+                                    let hi5 = (W - 1).min(W - b);
+                                    if lo4 <= hi5 {
+                                        let j = lo4;
+                                        let n6 = (hi5 - lo4 + 1) as usize;
+                                        let seg7 = &mut row1[j as usize..][..n6];
+                                        let y_row8 = &inputs
+                                            .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
+                                            as usize..][..n6];
+                                        let w9 = inputs.w[(((k * C + c) * 3 + a) * 3 + b) as usize];
+                                        for t3 in 0..n6 {
+                                            seg7[t3] += w9 * y_row8[t3];
+                                        }
                                     }
                                 }
                             }
-                            values.x[o] = sum2;
-                            o += 1;
-                        }
-                        for j in lo3..=hi4 {
-                            let mut sum1 = 0.0_f32;
-                            for c in 0..=C - 1 {
-                                for a in 0..=2 {
-                                    for b in 0..=2 {
-                                        sum1
-                                            += inputs.w[(((k * C + c) * 3 + a) * 3 + b) as usize]
-                                                * inputs
-                                                    .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
-                                                    as usize];
-                                    }
-                                }
-                            }
-                            values.x[o] = sum1;
-                            o += 1;
-                        }
-                        for j in hi4 + 1..=W - 1 {
-                            let mut sum2 = 0.0_f32;
-                            for c in 0..=C - 1 {
-                                for a in 0..=2 {
-                                    for b in 0..=2 {
-                                        sum2
-                                            += at(&inputs.w, [k, c, a, b], [K, C, 3, 3])
-                                                * at(&inputs.y, [n, c, a + i - 1, b + j - 1], [N, C, H, W]);
-                                    }
-                                }
-                            }
-                            values.x[o] = sum2;
-                            o += 1;
-                        }
-                    } else {
-                        for j in 0..=W - 1 {
-                            let mut sum2 = 0.0_f32;
-                            for c in 0..=C - 1 {
-                                for a in 0..=2 {
-                                    for b in 0..=2 {
-                                        sum2
-                                            += at(&inputs.w, [k, c, a, b], [K, C, 3, 3])
-                                                * at(&inputs.y, [n, c, a + i - 1, b + j - 1], [N, C, H, W]);
-                                    }
-                                }
-                            }
-                            values.x[o] = sum2;
-                            o += 1;
                         }
                     }
                 }
@@ -190,49 +151,41 @@ pub fn backward(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 9 * dim(K) * dim(C));
     }
-    if let ::core::option::Option::Some(grad5) = grads.y.as_deref_mut() {
-        let mut o = 0usize;
+    if let ::core::option::Option::Some(grad10) = grads.y.as_deref_mut() {
         for l in 0..=N - 1 {
             for m in 0..=C - 1 {
                 for p in 0..=H - 1 {
-                    for q in 0..=W - 1 {
-                        let mut acc = 0.0_f32;
-                        for a in (p - H + 2).max(0)..=(p + 1).min(2) {
-                            for b in (q - W + 2).max(0)..=(q + 1).min(2) {
-                                let mut lanes6 = [0.0_f32; 8];
-                                let mut start7 = 0;
-                                let end9 = K - 1;
-                                while start7 + 7 <= end9 {
-                                    for (l10, lane8) in lanes6.iter_mut().enumerate() {
-                                        let k = start7 + l10 as i64;
-                                        *lane8
-                                            += seeds
-                                                .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
-                                                as usize]
-                                                * inputs.w[(((k * C + m) * 3 + a) * 3 + b) as usize];
-                                    }
-                                    start7 += 8;
-                                }
-                                for k in start7..=end9 {
-                                    acc
-                                        += seeds
+                    let len12 = dim(W);
+                    let row11 = &mut grad10[(((l * C + m) * H + p) * W)
+                        as usize..][..len12];
+                    if len12 > 0 {
+                        for k in 0..=K - 1 {
+                            for a in (p - H + 2).max(0)..=(p + 1).min(2) {
+                                for b in (-W + 2).max(0)..=W.min(2) {
+                                    let lo14 = (b - 1).max(0);
+                                    let hi15 = (W + b - 2).min(W - 1);
+                                    if lo14 <= hi15 {
+                                        let q = lo14;
+                                        let n16 = (hi15 - lo14 + 1) as usize;
+                                        let seg17 = &mut row11[q as usize..][..n16];
+                                        let x_row18 = &seeds
                                             .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
-                                            as usize]
-                                            * inputs.w[(((k * C + m) * 3 + a) * 3 + b) as usize];
+                                            as usize..][..n16];
+                                        let w19 = inputs
+                                            .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
+                                        for t13 in 0..n16 {
+                                            seg17[t13] += x_row18[t13] * w19;
+                                        }
+                                    }
                                 }
-                                acc
-                                    += ((lanes6[0] + lanes6[1]) + (lanes6[2] + lanes6[3]))
-                                        + ((lanes6[4] + lanes6[5]) + (lanes6[6] + lanes6[7]));
                             }
                         }
-                        grad5[o] += acc;
-                        o += 1;
                     }
                 }
             }
         }
     }
-    if let ::core::option::Option::Some(grad11) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad20) = grads.w.as_deref_mut() {
         let mut o = 0usize;
         for l in 0..=K - 1 {
             for m in 0..=C - 1 {
@@ -241,29 +194,29 @@ pub fn backward(
                         let mut acc = 0.0_f32;
                         for n in 0..=N - 1 {
                             for i in 0..=H - 1 {
-                                let lo12 = (-q + 1).max(0);
-                                let hi13 = (W - 1).min(W - q);
-                                if i + p - 1 >= 0 && H - i - p >= 0 && lo12 <= hi13 {
-                                    for j in 0..lo12 {
+                                let lo21 = (-q + 1).max(0);
+                                let hi22 = (W - 1).min(W - q);
+                                if i + p - 1 >= 0 && H - i - p >= 0 && lo21 <= hi22 {
+                                    for j in 0..lo21 {
                                         acc
                                             += at(&seeds.x, [n, l, i, j], [N, K, H, W])
                                                 * at(&inputs.y, [n, m, i + p - 1, j + q - 1], [N, C, H, W]);
                                     }
-                                    let mut lanes14 = [0.0_f32; 8];
-                                    let mut start15 = lo12;
-                                    let end17 = hi13;
-                                    while start15 + 7 <= end17 {
-                                        for (l18, lane16) in lanes14.iter_mut().enumerate() {
-                                            let j = start15 + l18 as i64;
-                                            *lane16
+                                    let mut lanes23 = [0.0_f32; 8];
+                                    let mut start24 = lo21;
+                                    let end26 = hi22;
+                                    while start24 + 7 <= end26 {
+                                        for (l27, lane25) in lanes23.iter_mut().enumerate() {
+                                            let j = start24 + l27 as i64;
+                                            *lane25
                                                 += seeds.x[(((n * K + l) * H + i) * W + j) as usize]
                                                     * inputs
                                                         .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
                                                         as usize];
                                         }
-                                        start15 += 8;
+                                        start24 += 8;
                                     }
-                                    for j in start15..=end17 {
+                                    for j in start24..=end26 {
                                         acc
                                             += seeds.x[(((n * K + l) * H + i) * W + j) as usize]
                                                 * inputs
@@ -271,9 +224,9 @@ pub fn backward(
                                                     as usize];
                                     }
                                     acc
-                                        += ((lanes14[0] + lanes14[1]) + (lanes14[2] + lanes14[3]))
-                                            + ((lanes14[4] + lanes14[5]) + (lanes14[6] + lanes14[7]));
-                                    for j in hi13 + 1..=W - 1 {
+                                        += ((lanes23[0] + lanes23[1]) + (lanes23[2] + lanes23[3]))
+                                            + ((lanes23[4] + lanes23[5]) + (lanes23[6] + lanes23[7]));
+                                    for j in hi22 + 1..=W - 1 {
                                         acc
                                             += at(&seeds.x, [n, l, i, j], [N, K, H, W])
                                                 * at(&inputs.y, [n, m, i + p - 1, j + q - 1], [N, C, H, W]);
@@ -287,7 +240,7 @@ pub fn backward(
                                 }
                             }
                         }
-                        grad11[o] += acc;
+                        grad20[o] += acc;
                         o += 1;
                     }
                 }

@@ -61,64 +61,31 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     check_len("inputs.y (`y`)", inputs.y.len(), dim(N) * dim(C) * dim(H) * dim(W));
     check_len("inputs.w (`w`)", inputs.w.len(), 9 * dim(C));
     check_len("values.x (`x`)", values.x.len(), dim(N) * dim(C) * dim(H) * dim(W));
-    {
-        let mut o = 0usize;
-        for n in 0..=N - 1 {
-            for c in 0..=C - 1 {
-                for i in 0..=H - 1 {
-                    let lo3 = 1;
-                    let hi4 = W - 2;
-                    if H - i - 2 >= 0 && i - 1 >= 0 && lo3 <= hi4 {
-                        for j in 0..lo3 {
-                            let mut sum2 = 0.0_f32;
-                            for a in 0..=2 {
-                                for b in 0..=2 {
-                                    sum2
-                                        += at(&inputs.w, [c, a, b], [C, 3, 3])
-                                            * at(&inputs.y, [n, c, a + i - 1, b + j - 1], [N, C, H, W]);
+    for n in 0..=N - 1 {
+        for c in 0..=C - 1 {
+            for i in 0..=H - 1 {
+                let len2 = dim(W);
+                let row1 = &mut values.x[(((n * C + c) * H + i) * W) as usize..][..len2];
+                row1.fill(0.0_f32);
+                if len2 > 0 {
+                    for a in 0..=2 {
+                        if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
+                            for b in 0..=2 {
+                                let lo4 = (-b + 1).max(0);
+                                let hi5 = (W - 1).min(W - b);
+                                if lo4 <= hi5 {
+                                    let j = lo4;
+                                    let n6 = (hi5 - lo4 + 1) as usize;
+                                    let seg7 = &mut row1[j as usize..][..n6];
+                                    let y_row8 = &inputs
+                                        .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
+                                        as usize..][..n6];
+                                    let w9 = inputs.w[((c * 3 + a) * 3 + b) as usize];
+                                    for t3 in 0..n6 {
+                                        seg7[t3] += w9 * y_row8[t3];
+                                    }
                                 }
                             }
-                            values.x[o] = sum2;
-                            o += 1;
-                        }
-                        for j in lo3..=hi4 {
-                            let mut sum1 = 0.0_f32;
-                            for a in 0..=2 {
-                                for b in 0..=2 {
-                                    sum1
-                                        += inputs.w[((c * 3 + a) * 3 + b) as usize]
-                                            * inputs
-                                                .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
-                                                as usize];
-                                }
-                            }
-                            values.x[o] = sum1;
-                            o += 1;
-                        }
-                        for j in hi4 + 1..=W - 1 {
-                            let mut sum2 = 0.0_f32;
-                            for a in 0..=2 {
-                                for b in 0..=2 {
-                                    sum2
-                                        += at(&inputs.w, [c, a, b], [C, 3, 3])
-                                            * at(&inputs.y, [n, c, a + i - 1, b + j - 1], [N, C, H, W]);
-                                }
-                            }
-                            values.x[o] = sum2;
-                            o += 1;
-                        }
-                    } else {
-                        for j in 0..=W - 1 {
-                            let mut sum2 = 0.0_f32;
-                            for a in 0..=2 {
-                                for b in 0..=2 {
-                                    sum2
-                                        += at(&inputs.w, [c, a, b], [C, 3, 3])
-                                            * at(&inputs.y, [n, c, a + i - 1, b + j - 1], [N, C, H, W]);
-                                }
-                            }
-                            values.x[o] = sum2;
-                            o += 1;
                         }
                     }
                 }
@@ -178,70 +145,38 @@ pub fn backward(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 9 * dim(C));
     }
-    if let ::core::option::Option::Some(grad5) = grads.y.as_deref_mut() {
-        let mut o = 0usize;
+    if let ::core::option::Option::Some(grad10) = grads.y.as_deref_mut() {
         for k in 0..=N - 1 {
             for l in 0..=C - 1 {
                 for m in 0..=H - 1 {
-                    let lo6 = 1;
-                    let hi7 = W - 2;
-                    if lo6 <= hi7 {
-                        for p in 0..lo6 {
-                            let mut acc = 0.0_f32;
-                            for a in (m - H + 2).max(0)..=(m + 1).min(2) {
-                                for b in (p - W + 2).max(0)..=(p + 1).min(2) {
-                                    acc
-                                        += at(&seeds.x, [k, l, m - a + 1, p - b + 1], [N, C, H, W])
-                                            * at(&inputs.w, [l, a, b], [C, 3, 3]);
+                    let len12 = dim(W);
+                    let row11 = &mut grad10[(((k * C + l) * H + m) * W)
+                        as usize..][..len12];
+                    if len12 > 0 {
+                        for a in (m - H + 2).max(0)..=(m + 1).min(2) {
+                            for b in (-W + 2).max(0)..=W.min(2) {
+                                let lo14 = (b - 1).max(0);
+                                let hi15 = (W + b - 2).min(W - 1);
+                                if lo14 <= hi15 {
+                                    let p = lo14;
+                                    let n16 = (hi15 - lo14 + 1) as usize;
+                                    let seg17 = &mut row11[p as usize..][..n16];
+                                    let x_row18 = &seeds
+                                        .x[(((k * C + l) * H + (m - a + 1)) * W + (p - b + 1))
+                                        as usize..][..n16];
+                                    let w19 = inputs.w[((l * 3 + a) * 3 + b) as usize];
+                                    for t13 in 0..n16 {
+                                        seg17[t13] += x_row18[t13] * w19;
+                                    }
                                 }
                             }
-                            grad5[o] += acc;
-                            o += 1;
-                        }
-                        for p in lo6..=hi7 {
-                            let mut acc = 0.0_f32;
-                            for a in (m - H + 2).max(0)..=(m + 1).min(2) {
-                                for b in 0..=2 {
-                                    acc
-                                        += seeds
-                                            .x[(((k * C + l) * H + (m - a + 1)) * W + (p - b + 1))
-                                            as usize] * inputs.w[((l * 3 + a) * 3 + b) as usize];
-                                }
-                            }
-                            grad5[o] += acc;
-                            o += 1;
-                        }
-                        for p in hi7 + 1..=W - 1 {
-                            let mut acc = 0.0_f32;
-                            for a in (m - H + 2).max(0)..=(m + 1).min(2) {
-                                for b in (p - W + 2).max(0)..=(p + 1).min(2) {
-                                    acc
-                                        += at(&seeds.x, [k, l, m - a + 1, p - b + 1], [N, C, H, W])
-                                            * at(&inputs.w, [l, a, b], [C, 3, 3]);
-                                }
-                            }
-                            grad5[o] += acc;
-                            o += 1;
-                        }
-                    } else {
-                        for p in 0..=W - 1 {
-                            let mut acc = 0.0_f32;
-                            for a in (m - H + 2).max(0)..=(m + 1).min(2) {
-                                for b in (p - W + 2).max(0)..=(p + 1).min(2) {
-                                    acc
-                                        += at(&seeds.x, [k, l, m - a + 1, p - b + 1], [N, C, H, W])
-                                            * at(&inputs.w, [l, a, b], [C, 3, 3]);
-                                }
-                            }
-                            grad5[o] += acc;
-                            o += 1;
                         }
                     }
                 }
             }
         }
     }
-    if let ::core::option::Option::Some(grad8) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad20) = grads.w.as_deref_mut() {
         let mut o = 0usize;
         for k in 0..=C - 1 {
             for l in 0..=2 {
@@ -249,29 +184,29 @@ pub fn backward(
                     let mut acc = 0.0_f32;
                     for n in 0..=N - 1 {
                         for i in 0..=H - 1 {
-                            let lo9 = (-m + 1).max(0);
-                            let hi10 = (W - 1).min(W - m);
-                            if i + l - 1 >= 0 && H - i - l >= 0 && lo9 <= hi10 {
-                                for j in 0..lo9 {
+                            let lo21 = (-m + 1).max(0);
+                            let hi22 = (W - 1).min(W - m);
+                            if i + l - 1 >= 0 && H - i - l >= 0 && lo21 <= hi22 {
+                                for j in 0..lo21 {
                                     acc
                                         += at(&seeds.x, [n, k, i, j], [N, C, H, W])
                                             * at(&inputs.y, [n, k, i + l - 1, j + m - 1], [N, C, H, W]);
                                 }
-                                let mut lanes11 = [0.0_f32; 8];
-                                let mut start12 = lo9;
-                                let end14 = hi10;
-                                while start12 + 7 <= end14 {
-                                    for (l15, lane13) in lanes11.iter_mut().enumerate() {
-                                        let j = start12 + l15 as i64;
-                                        *lane13
+                                let mut lanes23 = [0.0_f32; 8];
+                                let mut start24 = lo21;
+                                let end26 = hi22;
+                                while start24 + 7 <= end26 {
+                                    for (l27, lane25) in lanes23.iter_mut().enumerate() {
+                                        let j = start24 + l27 as i64;
+                                        *lane25
                                             += seeds.x[(((n * C + k) * H + i) * W + j) as usize]
                                                 * inputs
                                                     .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
                                                     as usize];
                                     }
-                                    start12 += 8;
+                                    start24 += 8;
                                 }
-                                for j in start12..=end14 {
+                                for j in start24..=end26 {
                                     acc
                                         += seeds.x[(((n * C + k) * H + i) * W + j) as usize]
                                             * inputs
@@ -279,9 +214,9 @@ pub fn backward(
                                                 as usize];
                                 }
                                 acc
-                                    += ((lanes11[0] + lanes11[1]) + (lanes11[2] + lanes11[3]))
-                                        + ((lanes11[4] + lanes11[5]) + (lanes11[6] + lanes11[7]));
-                                for j in hi10 + 1..=W - 1 {
+                                    += ((lanes23[0] + lanes23[1]) + (lanes23[2] + lanes23[3]))
+                                        + ((lanes23[4] + lanes23[5]) + (lanes23[6] + lanes23[7]));
+                                for j in hi22 + 1..=W - 1 {
                                     acc
                                         += at(&seeds.x, [n, k, i, j], [N, C, H, W])
                                             * at(&inputs.y, [n, k, i + l - 1, j + m - 1], [N, C, H, W]);
@@ -295,7 +230,7 @@ pub fn backward(
                             }
                         }
                     }
-                    grad8[o] += acc;
+                    grad20[o] += acc;
                     o += 1;
                 }
             }

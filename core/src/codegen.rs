@@ -23,6 +23,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fmt::Write as _;
 
+mod rows;
+use rows::{RowInit, RowTerm};
+
 /// The element type of the generated module.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RealType {
@@ -258,6 +261,9 @@ struct Gen<'m> {
     overrides: BTreeMap<String, Range>,
     /// The loops around the code being generated, outermost first.
     enclosing: Vec<(String, Range)>,
+    /// Reads replaced by a name (row form: a sliced row element or a value
+    /// read once before the row loop).
+    row_reads: BTreeMap<ReadKey, String>,
 }
 
 const RESERVED: &[&str] = &[
@@ -346,6 +352,7 @@ impl<'m> Gen<'m> {
             unchecked: BTreeSet::new(),
             overrides: BTreeMap::new(),
             enclosing: Vec::new(),
+            row_reads: BTreeMap::new(),
         };
         // Tensor fields: distinct among themselves (they share structs).
         let mut fields = BTreeSet::new();
@@ -644,6 +651,40 @@ impl<'m> Gen<'m> {
         }
     }
 
+    /// The row-major offset of a read (every index in range), as i64, in
+    /// Horner form: `((i0 * e1 + i1) * e2 + i2)`.
+    fn offset_i64(&mut self, r: &Read) -> Code {
+        let dims = self.p.tensors[r.tensor].dims.clone();
+        let mut off: Option<Code> = None;
+        for (ix, d) in r.index.iter().zip(&dims) {
+            let i = self.poly(&ix.sub(&d.lo));
+            let zero = ix.sub(&d.lo).is_zero();
+            off = Some(match off {
+                None => i,
+                Some(prev) if zero => {
+                    let e = self.poly(&d.hi.sub(&d.lo).add_int(1));
+                    Code::new(
+                        format!("{} * {}", prev.at(Prec::Mul), e.at(Prec::Unary)),
+                        Prec::Mul,
+                    )
+                }
+                Some(prev) => {
+                    let e = self.poly(&d.hi.sub(&d.lo).add_int(1));
+                    Code::new(
+                        format!(
+                            "{} * {} + {}",
+                            prev.at(Prec::Mul),
+                            e.at(Prec::Unary),
+                            i.at(Prec::Mul)
+                        ),
+                        Prec::Add,
+                    )
+                }
+            });
+        }
+        off.unwrap_or_else(|| Code::atom("0"))
+    }
+
     fn read(&mut self, r: &Read) -> Code {
         let Some(buf) = self.buffer(r) else {
             return self.zero();
@@ -651,29 +692,15 @@ impl<'m> Gen<'m> {
         if r.index.is_empty() {
             return Code::atom(format!("{buf}[0]"));
         }
+        if let Some(name) = self.row_reads.get(&read_key(r)) {
+            return Code::atom(name.clone());
+        }
         let dims = self.p.tensors[r.tensor].dims.clone();
         if self.unchecked.contains(&read_key(r)) {
-            // Row-major offset, Horner form: ((i0 * e1 + i1) * e2 + i2).
-            let mut off: Option<Code> = None;
-            for (ix, d) in r.index.iter().zip(&dims) {
-                let i = self.poly(&ix.sub(&d.lo));
-                off = Some(match off {
-                    None => i,
-                    Some(prev) => {
-                        let e = self.poly(&d.hi.sub(&d.lo).add_int(1));
-                        Code::new(
-                            format!(
-                                "{} * {} + {}",
-                                prev.at(Prec::Mul),
-                                e.at(Prec::Unary),
-                                i.at(Prec::Mul)
-                            ),
-                            Prec::Add,
-                        )
-                    }
-                });
+            let off = self.offset_i64(r);
+            if off.text.parse::<usize>().is_ok() {
+                return Code::atom(format!("{buf}[{}]", off.text));
             }
-            let off = off.unwrap_or_else(|| Code::atom("0"));
             return Code::atom(format!("{buf}[{} as usize]", off.at(Prec::Unary)));
         }
         let mut idx = Vec::new();
@@ -1357,6 +1384,12 @@ impl<'m> Gen<'m> {
                 .zip(&tensor.dims)
                 .map(|(v, r)| (v.clone(), r.clone(), Vec::new()))
                 .collect();
+            let terms = rows::forward_terms(&st.rhs);
+            let target = format!("values.{id}");
+            if let Some(lines) = self.row_nest(t, &levels, &terms, &target, RowInit::Zero) {
+                body.push_str(&lines?.join(" "));
+                continue;
+            }
             let split = self.plan_split(&levels, &[(Vec::new(), &st.rhs)]);
             let id = id.clone();
             let rhs_e = &st.rhs;
@@ -1539,6 +1572,26 @@ impl<'m> Gen<'m> {
                 .zip(&tensor.dims)
                 .map(|(v, r)| (v.clone(), r.clone(), Vec::new()))
                 .collect();
+            if !scalar {
+                let terms: Vec<RowTerm<'_>> = a
+                    .terms
+                    .iter()
+                    .map(|c| RowTerm {
+                        sums: c.gather.sums.clone(),
+                        conds: c.gather.conds.clone(),
+                        body: &c.gather.body,
+                    })
+                    .collect();
+                let init = if a.seeded {
+                    RowInit::Seed(format!("seeds.{id}"))
+                } else {
+                    RowInit::Keep
+                };
+                if let Some(lines) = self.row_nest(t, &levels, &terms, &target, init) {
+                    let _ = write!(body, "{open} {{ {} }}", lines?.join(" "));
+                    continue;
+                }
+            }
             // Split the target loop unless a contribution has a long sum
             // of its own (then the split happens there).
             let inner_long = a

@@ -1,0 +1,566 @@
+//! Row form: loop nests whose innermost loop runs along the target's last
+//! (contiguous) index.
+//!
+//! A target point `X[v1, ..., vn]` sums its terms over their remaining
+//! sums. When the last index `vn` only enters the sums' bounds, the
+//! conditions and the reads with coefficient ±1 (and the reads it enters are
+//! contiguous in it), the loops can be interchanged: the outer target
+//! indices stay outermost, then each term's sums, and innermost a loop over
+//! a segment of the target row,
+//!
+//! ```text
+//! for s in ... { for t in 0..n { row[t] += a[t] * b[t] * w } }
+//! ```
+//!
+//! with every row-dependent read sliced to the segment before the loop (so
+//! the loop carries no bound test and no index arithmetic, and vectorises)
+//! and every read that does not depend on `vn` read once before it. The
+//! segment's limits are exact: each bound of a sum that mentions `vn` is
+//! split by Fourier–Motzkin elimination into a bound on `vn` (inside) and a
+//! projected bound on the sum (outside); zero-padded reads that are factors
+//! of the summand narrow the segment instead of being tested per element.
+//! Every target element is still written only by its own row, so the nest
+//! stays in gather form.
+
+use super::{provably_nonneg, read_key, visit_expr, Code, Gen, Level, Prec, ReadKey, Res};
+use crate::ir::{Cond, Expr, Pred, Range, Read, ReduceOp, Slot, SumVar};
+use crate::poly::{Atom, Poly};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One term of a target point: `sum_{sums} [conds] body`.
+pub(super) struct RowTerm<'e> {
+    pub sums: Vec<SumVar>,
+    pub conds: Vec<Cond>,
+    pub body: &'e Expr,
+}
+
+/// What a target row holds before the terms are added.
+pub(super) enum RowInit {
+    /// Add into what is there (gradients and adjoint buffers).
+    Keep,
+    /// Add the seed row of this buffer first.
+    Seed(String),
+    /// Overwrite: zero the row first (forward values).
+    Zero,
+}
+
+/// A term after analysis.
+struct Plan<'e> {
+    /// Sums outermost first, with bounds free of the row index.
+    sums: Vec<(String, Poly, Poly)>,
+    /// Conditions on the target's outer indices and the sums, each at the
+    /// depth (0 = before the first sum) where its variables are bound.
+    conds: Vec<(usize, Cond)>,
+    /// Lower and upper limits of the row index inside the sums.
+    lowers: Vec<Poly>,
+    uppers: Vec<Poly>,
+    /// Reads sliced along the row (last index `v + r`).
+    rows: Vec<Read>,
+    /// Reads that do not depend on the row index, read once per segment;
+    /// the conditions above keep them in range.
+    hoisted: Vec<Read>,
+    body: &'e Expr,
+}
+
+impl Plan<'_> {
+    /// True when every iteration of the sums covers the whole row.
+    fn full_row(&self) -> bool {
+        self.lowers.is_empty() && self.uppers.is_empty()
+    }
+    /// True when the term covers the whole row exactly once.
+    fn once(&self) -> bool {
+        self.full_row() && self.sums.is_empty() && self.conds.is_empty()
+    }
+}
+
+/// `max(a, b, ...)` as its operands (a lower bound is their maximum).
+fn operands(p: &Poly, max: bool) -> Vec<Poly> {
+    let mut it = p.terms();
+    if let (Some((m, 1)), None) = (it.next(), it.next()) {
+        match (m.as_slice(), max) {
+            ([Atom::Max(xs)], true) | ([Atom::Min(xs)], false) => return xs.clone(),
+            _ => {}
+        }
+    }
+    vec![p.clone()]
+}
+
+/// `c v + r` with `c = ±1`, `r` free of `v`.
+fn unit_linear(p: &Poly, v: &str) -> Option<(i64, Poly)> {
+    let (c, r) = p.linear_in(v)?;
+    match c.as_const()? {
+        c @ (1 | -1) => Some((c, r)),
+        _ => None,
+    }
+}
+
+/// The top-level factors of a summand.
+fn factors(e: &Expr) -> Vec<&Expr> {
+    match e {
+        Expr::Mul(xs) => xs.iter().flat_map(factors).collect(),
+        Expr::Neg(x) => factors(x),
+        _ => vec![e],
+    }
+}
+
+impl<'m> Gen<'m> {
+    /// The loops over `levels` (a target's indices, outermost first) in row
+    /// form, adding `terms` into `target` (a slice expression). None when
+    /// the row form does not apply; then the caller's nest is used.
+    pub(super) fn row_nest(
+        &mut self,
+        tensor: usize,
+        levels: &[Level],
+        terms: &[RowTerm<'_>],
+        target: &str,
+        init: RowInit,
+    ) -> Option<Res<Vec<String>>> {
+        let ((v, vr, _), outer) = levels.split_last()?;
+        if !super::is_long(vr) || levels.iter().any(|(_, _, c)| !c.is_empty()) {
+            return None;
+        }
+        let mut plans = Vec::new();
+        for term in terms {
+            plans.push(self.row_plan(levels, v, vr, term)?);
+        }
+        Some(self.row_emit(tensor, outer, v, vr, &plans, target, init))
+    }
+
+    fn row_plan<'e>(
+        &mut self,
+        levels: &[Level],
+        v: &str,
+        vr: &Range,
+        term: &RowTerm<'e>,
+    ) -> Option<Plan<'e>> {
+        // Nested reductions and arg-max tests bind variables of their own.
+        let mut nested = false;
+        visit_expr(term.body, &mut |x| {
+            if matches!(x, Expr::Reduce { .. })
+                || matches!(x, Expr::Indicator(p) if matches!(**p, Pred::FirstArgMax { .. }))
+            {
+                nested = true;
+            }
+        });
+        if nested {
+            return None;
+        }
+        let mut lowers = Vec::new();
+        let mut uppers = Vec::new();
+        let mut sums = Vec::new();
+        for s in &term.sums {
+            let mut lo: Option<Poly> = None;
+            let mut hi: Option<Poly> = None;
+            let push = |slot: &mut Option<Poly>, p: Poly, max: bool| {
+                *slot = Some(match slot.take() {
+                    None => p,
+                    Some(q) if max => q.max_of(&p),
+                    Some(q) => q.min_of(&p),
+                });
+            };
+            let sv = Poly::var(&s.var);
+            for (bound, lower) in [(&s.range.lo, true), (&s.range.hi, false)] {
+                let slot = if lower { &mut lo } else { &mut hi };
+                for a in operands(bound, lower) {
+                    if !a.mentions(v) {
+                        push(slot, a, lower);
+                        continue;
+                    }
+                    // s >= c v + r (lower) or s <= c v + r: a bound c (s - r)
+                    // on v, and s's bound at v's extreme.
+                    let (c, r) = unit_linear(&a, v)?;
+                    let on_v = sv.sub(&r).scale(c);
+                    let v_upper = lower == (c == 1);
+                    if v_upper {
+                        uppers.push(on_v);
+                    } else {
+                        lowers.push(on_v);
+                    }
+                    let extreme = if v_upper { &vr.lo } else { &vr.hi };
+                    push(slot, extreme.scale(c).add(&r), lower);
+                }
+            }
+            sums.push((s.var.clone(), lo?, hi?));
+        }
+        let depth = |p: &Poly| -> usize {
+            p.vars()
+                .iter()
+                .filter_map(|x| term.sums.iter().position(|s| &s.var == x))
+                .map(|k| k + 1)
+                .max()
+                .unwrap_or(0)
+        };
+        let mut conds = Vec::new();
+        for c in &term.conds {
+            match c {
+                Cond::Divides { den, num } => {
+                    if den.mentions(v) || num.mentions(v) {
+                        return None;
+                    }
+                    conds.push((depth(den).max(depth(num)), c.clone()));
+                }
+                Cond::Within { e, lo, hi } => {
+                    if lo.mentions(v) || hi.mentions(v) {
+                        return None;
+                    }
+                    if !e.mentions(v) {
+                        let d = depth(e).max(depth(lo)).max(depth(hi));
+                        conds.push((d, c.clone()));
+                        continue;
+                    }
+                    let (c, r) = unit_linear(e, v)?;
+                    if c == 1 {
+                        lowers.push(lo.sub(&r));
+                        uppers.push(hi.sub(&r));
+                    } else {
+                        lowers.push(r.sub(hi));
+                        uppers.push(r.sub(lo));
+                    }
+                }
+            }
+        }
+        // The domain, for proofs that a read is in range: the target's
+        // indices, then the sums with their original bounds.
+        let mut scope: Vec<(String, Range)> = levels
+            .iter()
+            .map(|(n, r, _)| (n.clone(), r.clone()))
+            .collect();
+        scope.extend(term.sums.iter().map(|s| (s.var.clone(), s.range.clone())));
+        let factor_keys: BTreeSet<ReadKey> = factors(term.body)
+            .into_iter()
+            .filter_map(|f| match f {
+                Expr::Read(r) => Some(read_key(r)),
+                _ => None,
+            })
+            .collect();
+        let mut reads: BTreeMap<ReadKey, Read> = BTreeMap::new();
+        visit_expr(term.body, &mut |x| {
+            if let Expr::Read(r) = x {
+                reads.entry(read_key(r)).or_insert_with(|| r.clone());
+            }
+        });
+        let (mut rows, mut hoisted) = (Vec::new(), Vec::new());
+        for (key, r) in reads {
+            if r.index.is_empty() || self.buffer(&r).is_none() {
+                continue;
+            }
+            let dims = &self.p.tensors[r.tensor].dims;
+            let (last, front) = r.index.split_last()?;
+            // Along the row, a read must be contiguous: `v` only in its
+            // last index, with coefficient 1.
+            if front.iter().any(|ix| ix.mentions(v)) {
+                return None;
+            }
+            let along = last.mentions(v);
+            let rest = if along {
+                let (c, rest) = unit_linear(last, v)?;
+                if c != 1 {
+                    return None;
+                }
+                Some(rest)
+            } else {
+                None
+            };
+            let proved = |p: &Poly| provably_nonneg(p, &scope);
+            let factor = factor_keys.contains(&key);
+            let mut local_conds = Vec::new();
+            let mut local_lo = Vec::new();
+            let mut local_hi = Vec::new();
+            for (k, (ix, d)) in r.index.iter().zip(dims).enumerate() {
+                let in_lo = proved(&ix.sub(&d.lo));
+                let in_hi = proved(&d.hi.sub(ix));
+                if in_lo && in_hi {
+                    continue;
+                }
+                match (&rest, k + 1 == dims.len()) {
+                    (Some(rest), true) => {
+                        if !in_lo {
+                            local_lo.push(d.lo.sub(rest));
+                        }
+                        if !in_hi {
+                            local_hi.push(d.hi.sub(rest));
+                        }
+                    }
+                    _ => local_conds.push((
+                        depth(ix),
+                        Cond::Within {
+                            e: ix.clone(),
+                            lo: d.lo.clone(),
+                            hi: d.hi.clone(),
+                        },
+                    )),
+                }
+            }
+            let in_range = local_conds.is_empty() && local_lo.is_empty() && local_hi.is_empty();
+            if !in_range && !factor {
+                // Zero padding that cannot narrow the loop: the checked
+                // read, per element.
+                continue;
+            }
+            conds.extend(local_conds);
+            lowers.extend(local_lo);
+            uppers.extend(local_hi);
+            if along {
+                rows.push(r);
+            } else {
+                hoisted.push(r);
+            }
+        }
+        Some(Plan {
+            sums,
+            conds,
+            lowers,
+            uppers,
+            rows,
+            hoisted,
+            body: term.body,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row_emit(
+        &mut self,
+        tensor: usize,
+        outer: &[Level],
+        v: &str,
+        vr: &Range,
+        plans: &[Plan<'_>],
+        target: &str,
+        init: RowInit,
+    ) -> Res<Vec<String>> {
+        let row = self.fresh("row");
+        let len = self.extent_usize(&vr.lo, &vr.hi);
+        // The row's first element.
+        let mut index: Vec<Poly> = outer.iter().map(|(n, _, _)| Poly::var(n)).collect();
+        index.push(vr.lo.clone());
+        let base = self.offset_i64(&Read {
+            tensor,
+            slot: Slot::Value,
+            index,
+        });
+        let mut body = Vec::new();
+        let len = if len.text.parse::<i64>().is_ok() {
+            len
+        } else {
+            let name = self.fresh("len");
+            body.push(format!("let {name} = {};", len.text));
+            Code::atom(name)
+        };
+        body.push(format!(
+            "let {row} = {};",
+            Self::slice(target, &base, &len.text, true)
+        ));
+        // A forward row is overwritten by its first term when that covers
+        // the whole row, else zeroed first.
+        let assign_first = matches!(init, RowInit::Zero) && plans.first().is_some_and(Plan::once);
+        match &init {
+            RowInit::Keep => {}
+            RowInit::Zero if assign_first => {}
+            RowInit::Zero => body.push(format!("{row}.fill({});", self.zero().text)),
+            RowInit::Seed(seed) => {
+                let (s, o) = (self.fresh("s"), self.fresh("o"));
+                body.push(format!(
+                    "for ({o}, {s}) in {row}.iter_mut().zip({}) {{ *{o} += *{s}; }}",
+                    Self::slice(seed, &base, &len.text, false)
+                ));
+            }
+        }
+        let mut terms = Vec::new();
+        for (k, plan) in plans.iter().enumerate() {
+            terms.extend(self.row_term(v, vr, plan, &row, &len.text, k == 0 && assign_first)?);
+        }
+        if len.text.parse::<i64>().is_ok_and(|c| c > 0) {
+            body.extend(terms);
+        } else {
+            // An empty row reads nothing (its first element's offsets may be
+            // out of range).
+            body.push(format!("if {} > 0 {{ {} }}", len.text, terms.join(" ")));
+        }
+        // The outer target loops.
+        let mut lines = body;
+        for (n, r, _) in outer.iter().rev() {
+            let lv = self.loop_var(&self.var(n), &lines);
+            let (lo, hi) = (self.poly(&r.lo), self.poly(&r.hi));
+            lines = vec![format!(
+                "for {lv} in {}..={} {{ {} }}",
+                lo.at(Prec::Add),
+                hi.at(Prec::Add),
+                lines.join(" ")
+            )];
+        }
+        Ok(lines)
+    }
+
+    /// `&buf[off..][..len]` (mutable when `mutable`), without a zero offset.
+    fn slice(buf: &str, off: &Code, len: &str, mutable: bool) -> String {
+        let m = if mutable { "mut " } else { "" };
+        if off.text == "0" {
+            format!("&{m}{buf}[..{len}]")
+        } else {
+            format!("&{m}{buf}[{} as usize..][..{len}]", off.at(Prec::Unary))
+        }
+    }
+
+    /// One term's loops. `assign` overwrites the row (the first term of a
+    /// forward statement, when it covers the whole row) instead of adding.
+    fn row_term(
+        &mut self,
+        v: &str,
+        vr: &Range,
+        plan: &Plan<'_>,
+        row: &str,
+        row_len: &str,
+        assign: bool,
+    ) -> Res<Vec<String>> {
+        let t = self.fresh("t");
+        let vv = self.var(v);
+        // The whole row, or a segment whose limits depend on the sums.
+        let whole = plan.full_row();
+        let (lo, hi) = (self.fresh("lo"), self.fresh("hi"));
+        let (mut seg_lines, seg, n, start) = if whole {
+            (
+                Vec::new(),
+                row.to_string(),
+                row_len.to_string(),
+                vr.lo.clone(),
+            )
+        } else {
+            let (n, seg) = (self.fresh("n"), self.fresh("seg"));
+            let lines = vec![
+                format!("let {vv} = {lo};"),
+                format!("let {n} = ({hi} - {lo} + 1) as usize;"),
+                format!(
+                    "let {seg} = {};",
+                    Self::slice(row, &self.poly(&Poly::var(v).sub(&vr.lo)), &n, true)
+                ),
+            ];
+            (lines, seg, n, Poly::var(v))
+        };
+        let saved_unchecked = self.unchecked.clone();
+        let mut names = Vec::new();
+        for r in &plan.rows {
+            let buf = self.buffer(r).unwrap_or_default();
+            let name = self.fresh(&format!("{}_row", self.ident[r.tensor]));
+            let first = Read {
+                index: r.index.iter().map(|ix| ix.substitute(v, &start)).collect(),
+                ..r.clone()
+            };
+            let off = self.offset_i64(&first);
+            seg_lines.push(format!(
+                "let {name} = {};",
+                Self::slice(&buf, &off, &n, false)
+            ));
+            names.push((read_key(r), format!("{name}[{t}]")));
+        }
+        for r in &plan.hoisted {
+            self.unchecked.insert(read_key(r));
+            let c = self.read(r);
+            let name = self.fresh(&self.ident[r.tensor].clone());
+            seg_lines.push(format!("let {name} = {};", c.text));
+            names.push((read_key(r), name));
+        }
+        self.row_reads.extend(names);
+        let mut pre = Vec::new();
+        let value = self.expr(plan.body, None, &mut pre);
+        self.row_reads.clear();
+        self.unchecked = saved_unchecked;
+        let value = value?;
+        let mut inner = pre;
+        let op = if assign { "=" } else { "+=" };
+        inner.push(format!("{seg}[{t}] {op} {};", value.text));
+        if inner.iter().any(|l| super::mentions_word(l, &vv)) {
+            let first = self.poly(&start);
+            inner.insert(
+                0,
+                format!("let {vv} = {} + {t} as i64;", first.at(Prec::Add)),
+            );
+        }
+        seg_lines.push(format!("for {t} in 0..{n} {{ {} }}", inner.join(" ")));
+        let mut lines = if whole {
+            seg_lines
+        } else {
+            let mut lo_p = vr.lo.clone();
+            for l in &plan.lowers {
+                lo_p = lo_p.max_of(l);
+            }
+            let mut hi_p = vr.hi.clone();
+            for h in &plan.uppers {
+                hi_p = hi_p.min_of(h);
+            }
+            let (lo_c, hi_c) = (self.poly(&lo_p), self.poly(&hi_p));
+            vec![
+                format!("let {lo} = {};", lo_c.text),
+                format!("let {hi} = {};", hi_c.text),
+                format!("if {lo} <= {hi} {{ {} }}", seg_lines.join(" ")),
+            ]
+        };
+        // Sums and conditions, innermost first.
+        for depth in (0..=plan.sums.len()).rev() {
+            let here: Vec<String> = plan
+                .conds
+                .iter()
+                .filter(|(d, _)| *d == depth)
+                .map(|(_, c)| c.clone())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|c| self.cond(c))
+                .collect();
+            if !here.is_empty() {
+                lines = vec![format!(
+                    "if {} {{ {} }}",
+                    here.join(" && "),
+                    lines.join(" ")
+                )];
+            }
+            if depth > 0 {
+                let (s, slo, shi) = &plan.sums[depth - 1];
+                let sv = self.var(s);
+                let lv = self.loop_var(&sv, &lines);
+                let (a, b) = (self.poly(slo), self.poly(shi));
+                lines = vec![format!(
+                    "for {lv} in {}..={} {{ {} }}",
+                    a.at(Prec::Add),
+                    b.at(Prec::Add),
+                    lines.join(" ")
+                )];
+            }
+        }
+        Ok(lines)
+    }
+}
+
+/// The terms of a forward right-hand side: `a + sum_k b + ...`, each a sum
+/// over nested `\sum` of a summand (a reduction anywhere else stays in the
+/// summand, where [`Gen::row_nest`] declines it).
+pub(super) fn forward_terms(e: &Expr) -> Vec<RowTerm<'_>> {
+    fn go<'e>(e: &'e Expr, sums: &mut Vec<SumVar>, out: &mut Vec<RowTerm<'e>>) {
+        match e {
+            Expr::Add(xs) if sums.is_empty() => {
+                for x in xs {
+                    go(x, sums, out);
+                }
+            }
+            Expr::Reduce {
+                op: ReduceOp::Sum,
+                var,
+                range,
+                body,
+            } => {
+                sums.push(SumVar {
+                    var: var.clone(),
+                    range: range.clone(),
+                });
+                go(body, sums, out);
+                sums.pop();
+            }
+            _ => out.push(RowTerm {
+                sums: sums.clone(),
+                conds: Vec::new(),
+                body: e,
+            }),
+        }
+    }
+    let mut out = Vec::new();
+    go(e, &mut Vec::new(), &mut out);
+    out
+}
