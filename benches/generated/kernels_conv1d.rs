@@ -135,22 +135,28 @@ pub fn backward(
         let mut o = 0usize;
         for j in 0..=6 {
             let mut acc = 0.0_f32;
-            let mut lanes19 = [0.0_f32; 8];
-            let mut start20 = 0;
-            let end22 = n - 7;
-            while start20 + 7 <= end22 {
-                for (l23, lane21) in lanes19.iter_mut().enumerate() {
-                    let i = start20 + l23 as i64;
-                    *lane21 += seeds.x[i as usize] * inputs.y[(i + j) as usize];
+            let lo20 = 0;
+            let hi21 = n - 7;
+            if lo20 <= hi21 {
+                let i = lo20;
+                let n22 = (hi21 - lo20 + 1) as usize;
+                let y_row23 = &inputs.y[(i + j) as usize..][..n22];
+                let x_row24 = &seeds.x[i as usize..][..n22];
+                let mut lanes25 = [0.0_f32; 8];
+                for c26 in 0..n22 / 8 {
+                    let y_row23_8 = &y_row23[8 * c26..][..8];
+                    let x_row24_8 = &x_row24[8 * c26..][..8];
+                    for l27 in 0..8 {
+                        lanes25[l27] += x_row24_8[l27] * y_row23_8[l27];
+                    }
                 }
-                start20 += 8;
+                for t19 in n22 / 8 * 8..n22 {
+                    acc += x_row24[t19] * y_row23[t19];
+                }
+                acc
+                    += ((lanes25[0] + lanes25[1]) + (lanes25[2] + lanes25[3]))
+                        + ((lanes25[4] + lanes25[5]) + (lanes25[6] + lanes25[7]));
             }
-            for i in start20..=end22 {
-                acc += seeds.x[i as usize] * inputs.y[(i + j) as usize];
-            }
-            acc
-                += ((lanes19[0] + lanes19[1]) + (lanes19[2] + lanes19[3]))
-                    + ((lanes19[4] + lanes19[5]) + (lanes19[6] + lanes19[7]));
             grad18[o] += acc;
             o += 1;
         }

@@ -184,48 +184,31 @@ pub fn backward(
                     let mut acc = 0.0_f32;
                     for n in 0..=N - 1 {
                         for i in 0..=H - 1 {
-                            let lo21 = (-m + 1).max(0);
-                            let hi22 = (W - 1).min(W - m);
-                            if i + l - 1 >= 0 && H - i - l >= 0 && lo21 <= hi22 {
-                                for j in 0..lo21 {
-                                    acc
-                                        += at(&seeds.x, [n, k, i, j], [N, C, H, W])
-                                            * at(&inputs.y, [n, k, i + l - 1, j + m - 1], [N, C, H, W]);
-                                }
-                                let mut lanes23 = [0.0_f32; 8];
-                                let mut start24 = lo21;
-                                let end26 = hi22;
-                                while start24 + 7 <= end26 {
-                                    for (l27, lane25) in lanes23.iter_mut().enumerate() {
-                                        let j = start24 + l27 as i64;
-                                        *lane25
-                                            += seeds.x[(((n * C + k) * H + i) * W + j) as usize]
-                                                * inputs
-                                                    .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
-                                                    as usize];
+                            if 0 <= (i + l - 1) && (i + l - 1) <= (H - 1) {
+                                let lo22 = (-m + 1).max(0);
+                                let hi23 = (W - 1).min(W - m);
+                                if lo22 <= hi23 {
+                                    let j = lo22;
+                                    let n24 = (hi23 - lo22 + 1) as usize;
+                                    let y_row25 = &inputs
+                                        .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
+                                        as usize..][..n24];
+                                    let x_row26 = &seeds
+                                        .x[(((n * C + k) * H + i) * W + j) as usize..][..n24];
+                                    let mut lanes27 = [0.0_f32; 8];
+                                    for c28 in 0..n24 / 8 {
+                                        let y_row25_8 = &y_row25[8 * c28..][..8];
+                                        let x_row26_8 = &x_row26[8 * c28..][..8];
+                                        for l29 in 0..8 {
+                                            lanes27[l29] += x_row26_8[l29] * y_row25_8[l29];
+                                        }
                                     }
-                                    start24 += 8;
-                                }
-                                for j in start24..=end26 {
+                                    for t21 in n24 / 8 * 8..n24 {
+                                        acc += x_row26[t21] * y_row25[t21];
+                                    }
                                     acc
-                                        += seeds.x[(((n * C + k) * H + i) * W + j) as usize]
-                                            * inputs
-                                                .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
-                                                as usize];
-                                }
-                                acc
-                                    += ((lanes23[0] + lanes23[1]) + (lanes23[2] + lanes23[3]))
-                                        + ((lanes23[4] + lanes23[5]) + (lanes23[6] + lanes23[7]));
-                                for j in hi22 + 1..=W - 1 {
-                                    acc
-                                        += at(&seeds.x, [n, k, i, j], [N, C, H, W])
-                                            * at(&inputs.y, [n, k, i + l - 1, j + m - 1], [N, C, H, W]);
-                                }
-                            } else {
-                                for j in 0..=W - 1 {
-                                    acc
-                                        += at(&seeds.x, [n, k, i, j], [N, C, H, W])
-                                            * at(&inputs.y, [n, k, i + l - 1, j + m - 1], [N, C, H, W]);
+                                        += ((lanes27[0] + lanes27[1]) + (lanes27[2] + lanes27[3]))
+                                            + ((lanes27[4] + lanes27[5]) + (lanes27[6] + lanes27[7]));
                                 }
                             }
                         }
@@ -239,18 +222,6 @@ pub fn backward(
 }
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
 pub const DERIVATION: &str = "This document derives how the error $E$ changes with every input and weight of the model below, step by step, in the manner of the blog post ``Backpropagation with shared weights in convolutional neural networks'', and carries the derivation to the end: the chain rule through every equation, the sum over every occurrence of a shared weight, and the elimination of the Kronecker deltas with exact boundary conditions.\n\n\\section{The model}\n\nThe model is written in index notation. The sizes $N$, $C$, $H$, $W$ are fixed when the model runs. Its tensors, each with the range of every index:\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.197\\linewidth}p{0.354\\linewidth}p{0.393\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Tensor} & \\raggedright\\textbf{Kind} & \\raggedright\\textbf{Indices} \\tabularnewline\n\\hline\n\\raggedright $y_{n,c,p,q}$ & \\raggedright input (gets a gradient) & \\raggedright $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le p \\le H-1$, $0 \\le q \\le W-1$ \\tabularnewline\n\\raggedright $w_{c,a,b}$ & \\raggedright weight, param (gets a gradient) & \\raggedright $0 \\le c \\le C-1$, $0 \\le a \\le 2$, $0 \\le b \\le 2$ \\tabularnewline\n\\raggedright $x_{n,c,i,j}$ & \\raggedright defined by an equation; output & \\raggedright $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le i \\le H-1$, $0 \\le j \\le W-1$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\nThe equations, in the order they are computed:\n\n\\begin{align*}\nx_{n,c,i,j} &= \\sum_{a=0}^{2} \\sum_{b=0}^{2} w_{c,a,b}\\, y_{n,c,i+a-1,j+b-1}\n\\end{align*}\n\nWhere ranges are written, reads outside a tensor are zero (zero padding) and pass no gradient back. The output is $x$; $E$ is the error, computed from the output downstream.\n\n\\section{Where each leaf occurs}\n\nA leaf's gradient collects a term from every place the leaf is read. For each read: the statement, the read, the elements it reaches, the index points of the statement that read one such element, and how many they are.\n\n\\subsection{$y$, read once}\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.115\\linewidth}p{0.151\\linewidth}p{0.151\\linewidth}p{0.337\\linewidth}p{0.133\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Statement} & \\raggedright\\textbf{Read} & \\raggedright\\textbf{Element} & \\raggedright\\textbf{Index points per element} & \\raggedright\\textbf{How many} \\tabularnewline\n\\hline\n\\raggedright $x_{n,c,i,j}$ & \\raggedright $y_{n,c,i+a-1,j+b-1}$ & \\raggedright $y_{k,l,m,p}$, every element & \\raggedright $n = k$, $c = l$, $i = m-a+1$, $j = p-b+1$, $\\max(0, m-H+2) \\le a \\le \\min(m+1, 2)$, $\\max(0, p-W+2) \\le b \\le \\min(p+1, 2)$ & \\raggedright $(\\min(m+1, 2)-\\max(0, m-H+2)+1)$$\\times$$(\\min(p+1, 2)-\\max(0, p-W+2)+1)$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\n\\subsection{$w$, read once}\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.115\\linewidth}p{0.151\\linewidth}p{0.151\\linewidth}p{0.337\\linewidth}p{0.133\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Statement} & \\raggedright\\textbf{Read} & \\raggedright\\textbf{Element} & \\raggedright\\textbf{Index points per element} & \\raggedright\\textbf{How many} \\tabularnewline\n\\hline\n\\raggedright $x_{n,c,i,j}$ & \\raggedright $w_{c,a,b}$ & \\raggedright $w_{k,l,m}$, every element & \\raggedright $c = k$, $a = l$, $b = m$, $0 \\le n \\le N-1$, $0 \\le i \\le H-1$, $0 \\le j \\le W-1$ & \\raggedright $N$$\\times$$H$$\\times$$W$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\n\\section{The chain rule through the statements}\n\nWrite $\\bar{v} = \\frac{\\partial E}{\\partial v}$ for the adjoint of any quantity $v$: how the error changes with it. The statements form a DAG. Going backwards from the output, a tensor's adjoint is the sum, over every statement that reads it and every index point of that statement, of the reader's adjoint times the local derivative (the multivariable chain rule). A Kronecker delta $\\delta_{g,k}$ (1 when $g = k$, else 0) selects the index points that read the element.\n\n\\subsection{$\\bar{x}$}\n\n\\begin{align*}\n\\bar{x}_{j,k,l,m} &= \\frac{\\partial E}{\\partial x_{j,k,l,m}} \\qquad \\text{(given: the seed)}\n\\end{align*}\n\n\\section{Shared weights: every occurrence, every position}\n\nA weight is shared when it is used for many connections: at every position of a convolution, and possibly in several statements. As in the seed, the gradient sums the contributions of every occurrence and every position, instead of, for example, taking their average: $\\frac{\\partial E}{\\partial w} = \\sum_i \\frac{\\partial E}{\\partial y^l_i}\\, \\frac{\\partial y^l_i}{\\partial w}$, where $i$ runs over the nodes of the layer $y^l$ that use $w$.\n\nWhy summation? When the paths from a weight (applied at different locations) merge, they do so with summation. The error depends on $w$ only through the nodes that read it; a small change $\\varepsilon$ in $w$ moves each of those nodes by its own partial derivative times $\\varepsilon$, and the changes reach the error added together (convolution sums its paths in the dot product, and so do fully connected layers).\n\n\\subsection{The gradient of $y$: one occurrence}\n\nFor the element $y_{k,l,m,p}$, summing over every index point of the statement that reads it:\n\n\\begin{align*}\n\\bar{y}_{k,l,m,p} &= \\frac{\\partial E}{\\partial y_{k,l,m,p}} \\\\\n &= \\sum_{n,c,i,j} \\frac{\\partial E}{\\partial x_{n,c,i,j}}\\, \\frac{\\partial x_{n,c,i,j}}{\\partial y_{k,l,m,p}} \\\\\n &= \\sum_{n,c,i,j,a,b} \\delta_{n,\\,k}\\, \\delta_{c,\\,l}\\, \\delta_{i+a-1,\\,m}\\, \\delta_{j+b-1,\\,p}\\, \\bar{x}_{n,c,i,j}\\, w_{c,a,b}\n\\end{align*}\n\n\\subsection{The gradient of $w$: one occurrence}\n\nFor the element $w_{k,l,m}$, summing over every index point of the statement that reads it:\n\n\\begin{align*}\n\\bar{w}_{k,l,m} &= \\frac{\\partial E}{\\partial w_{k,l,m}} \\\\\n &= \\sum_{n,c,i,j} \\frac{\\partial E}{\\partial x_{n,c,i,j}}\\, \\frac{\\partial x_{n,c,i,j}}{\\partial w_{k,l,m}} \\\\\n &= \\sum_{n,c,i,j,a,b} \\delta_{c,\\,k}\\, \\delta_{a,\\,l}\\, \\delta_{b,\\,m}\\, \\bar{x}_{n,c,i,j}\\, y_{n,c,i+a-1,j+b-1}\n\\end{align*}\n\n\\section{Eliminating the Kronecker deltas}\n\nEach term above is a sum over the index points of one occurrence, with a delta that keeps only the points reading the element. Solving the delta's equations for summation variables removes those sums; the ranges of the solved variables become the bounds of the remaining sums (a maximum of lower limits, a minimum of upper limits) or conditions on the element, and a stride adds a divisibility condition. What is left is the gather form: each element sums only over the points that read it.\n\n\\subsection{$\\bar{y}$}\n\nThe read $y_{n,c,i+a-1,j+b-1}$ in $x_{n,c,i,j}$: the delta is non-zero only where $n = k$ and $c = l$ and $i+a-1 = m$ and $j+b-1 = p$. (The sum runs over every index point of the statement: $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le i \\le H-1$, $0 \\le j \\le W-1$, $0 \\le a \\le 2$, $0 \\le b \\le 2$.) Solving for the summation variables: $n = k$, $c = l$, $i = m-a+1$, $j = p-b+1$. \n\nThe range $0 \\le n \\le N-1$ of the eliminated $n$ becomes $0 \\le k \\le N-1$, which every element satisfies. The range $0 \\le c \\le C-1$ of the eliminated $c$ becomes $0 \\le l \\le C-1$, which every element satisfies. The range $0 \\le i \\le H-1$ of the eliminated $i$ becomes $0 \\le m-a+1 \\le H-1$, a bound on the remaining sum. The range $0 \\le j \\le W-1$ of the eliminated $j$ becomes $0 \\le p-b+1 \\le W-1$, a bound on the remaining sum. So $a$ runs over $\\max(0, m-H+2) \\le a \\le \\min(m+1, 2)$. So $b$ runs over $\\max(0, p-W+2) \\le b \\le \\min(p+1, 2)$. \n\n\\begin{align*}\n & \\sum_{n,c,i,j,a,b} \\delta_{n,\\,k}\\, \\delta_{c,\\,l}\\, \\delta_{i+a-1,\\,m}\\, \\delta_{j+b-1,\\,p}\\, \\bar{x}_{n,c,i,j}\\, w_{c,a,b} \\\\\n &=  \\sum_{a=\\max(0, m-H+2)}^{\\min(m+1, 2)} \\sum_{b=\\max(0, p-W+2)}^{\\min(p+1, 2)} \\bar{x}_{k,l,m-a+1,p-b+1}\\, w_{l,a,b}\n\\end{align*}\n\n\\subsection{$\\bar{w}$}\n\nThe read $w_{c,a,b}$ in $x_{n,c,i,j}$: the delta is non-zero only where $c = k$ and $a = l$ and $b = m$. (The sum runs over every index point of the statement: $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le i \\le H-1$, $0 \\le j \\le W-1$, $0 \\le a \\le 2$, $0 \\le b \\le 2$.) Solving for the summation variables: $c = k$, $a = l$, $b = m$. \n\nThe range $0 \\le c \\le C-1$ of the eliminated $c$ becomes $0 \\le k \\le C-1$, which every element satisfies. The range $0 \\le a \\le 2$ of the eliminated $a$ becomes $0 \\le l \\le 2$, which every element satisfies. The range $0 \\le b \\le 2$ of the eliminated $b$ becomes $0 \\le m \\le 2$, which every element satisfies. \n\n\\begin{align*}\n & \\sum_{n,c,i,j,a,b} \\delta_{c,\\,k}\\, \\delta_{a,\\,l}\\, \\delta_{b,\\,m}\\, \\bar{x}_{n,c,i,j}\\, y_{n,c,i+a-1,j+b-1} \\\\\n &=  \\sum_{n=0}^{N-1} \\sum_{i=0}^{H-1} \\sum_{j=0}^{W-1} \\bar{x}_{n,k,i,j}\\, y_{n,k,i+l-1,j+m-1}\n\\end{align*}\n\n\\section{Results}\n\nThe gradient of $y$, for $0 \\le k \\le N-1$, $0 \\le l \\le C-1$, $0 \\le m \\le H-1$, $0 \\le p \\le W-1$:\n\n\\[\n\\boxed{\\begin{aligned}\n\\bar{y}_{k,l,m,p} &=  \\sum_{a=\\max(0, m-H+2)}^{\\min(m+1, 2)} \\sum_{b=\\max(0, p-W+2)}^{\\min(p+1, 2)} \\bar{x}_{k,l,m-a+1,p-b+1}\\, w_{l,a,b}\n\\end{aligned}}\n\\]\n\nThe gradient of $w$, for $0 \\le k \\le C-1$, $0 \\le l \\le 2$, $0 \\le m \\le 2$:\n\n\\[\n\\boxed{\\begin{aligned}\n\\bar{w}_{k,l,m} &=  \\sum_{n=0}^{N-1} \\sum_{i=0}^{H-1} \\sum_{j=0}^{W-1} \\bar{x}_{n,k,i,j}\\, y_{n,k,i+l-1,j+m-1}\n\\end{aligned}}\n\\]\n\nwhere the adjoints of the other tensors are computed first, in this order:\n\n\\begin{align*}\n\\bar{x}_{j,k,l,m} &= \\frac{\\partial E}{\\partial x_{j,k,l,m}} \\qquad \\text{(the seed)}\n\\end{align*}\n\n";
-/// `b[idx]` in a row-major tensor with extents `ext`, zero outside (zero padding).
-#[inline(always)]
-fn at<const N: usize>(b: &[f32], idx: [i64; N], ext: [i64; N]) -> f32 {
-    let mut off = 0i64;
-    for (&i, &e) in idx.iter().zip(ext.iter()) {
-        if i < 0 || i >= e {
-            return 0.0_f32;
-        }
-        off = off * e + i;
-    }
-    b[off as usize]
-}
 /// Panics unless a slice has the length its index ranges give it.
 #[track_caller]
 fn check_len(what: &str, actual: usize, expected: usize) {

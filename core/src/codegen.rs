@@ -1670,6 +1670,9 @@ impl<'m> Gen<'m> {
             g.sums.sort_by_key(|s| is_long(&s.range));
         }
         let g = &g;
+        if let Some(lines) = self.reduce_nest(&g.sums, &g.conds, &g.body, acc) {
+            return lines;
+        }
         // Conditions go to the shallowest level where their variables are
         // bound: 0 before the first sum, j + 1 inside sum j.
         let depth = |v: &str| g.sums.iter().position(|s| s.var == v).map_or(0, |k| k + 1);

@@ -44,6 +44,19 @@ pub(super) enum RowInit {
     Zero,
 }
 
+/// What the loop along the row does with the summand.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// Adds it into (or, when `assign`, stores it in) the target row.
+    Write {
+        row: &'a str,
+        row_len: &'a str,
+        assign: bool,
+    },
+    /// Sums it into the scalar `acc` (the row is a long inner sum).
+    Reduce { acc: &'a str },
+}
+
 /// A term after analysis.
 struct Plan<'e> {
     /// Sums outermost first, with bounds free of the row index.
@@ -121,14 +134,49 @@ impl<'m> Gen<'m> {
         }
         let mut plans = Vec::new();
         for term in terms {
-            plans.push(self.row_plan(levels, v, vr, term)?);
+            // The domain: the target's indices, then the sums with their
+            // original bounds.
+            let mut scope: Vec<(String, Range)> = levels
+                .iter()
+                .map(|(n, r, _)| (n.clone(), r.clone()))
+                .collect();
+            scope.extend(term.sums.iter().map(|s| (s.var.clone(), s.range.clone())));
+            plans.push(self.row_plan(&scope, v, vr, term)?);
         }
         Some(self.row_emit(tensor, outer, v, vr, &plans, target, init))
     }
 
+    /// One contribution at a fixed target point whose innermost sum is
+    /// long, summed into `acc` with that sum as a sliced row (eight lanes).
+    /// None when the row form does not apply.
+    pub(super) fn reduce_nest(
+        &mut self,
+        sums: &[SumVar],
+        conds: &[Cond],
+        body: &Expr,
+        acc: &str,
+    ) -> Option<Res<Vec<String>>> {
+        let (last, outer) = sums.split_last()?;
+        if !super::is_long(&last.range) {
+            return None;
+        }
+        let mut scope = self.enclosing.clone();
+        scope.extend(sums.iter().map(|s| (s.var.clone(), s.range.clone())));
+        let term = RowTerm {
+            sums: outer.to_vec(),
+            conds: conds.to_vec(),
+            body,
+        };
+        let plan = self.row_plan(&scope, &last.var, &last.range, &term)?;
+        Some(self.row_term(&last.var, &last.range, &plan, Mode::Reduce { acc }))
+    }
+
+    /// Analyses one term for a loop along `v` (range `vr`), innermost.
+    /// `scope` is the term's domain in loop order, for proofs that a read is
+    /// in range.
     fn row_plan<'e>(
         &mut self,
-        levels: &[Level],
+        scope: &[(String, Range)],
         v: &str,
         vr: &Range,
         term: &RowTerm<'e>,
@@ -219,13 +267,6 @@ impl<'m> Gen<'m> {
                 }
             }
         }
-        // The domain, for proofs that a read is in range: the target's
-        // indices, then the sums with their original bounds.
-        let mut scope: Vec<(String, Range)> = levels
-            .iter()
-            .map(|(n, r, _)| (n.clone(), r.clone()))
-            .collect();
-        scope.extend(term.sums.iter().map(|s| (s.var.clone(), s.range.clone())));
         let factor_keys: BTreeSet<ReadKey> = factors(term.body)
             .into_iter()
             .filter_map(|f| match f {
@@ -261,7 +302,7 @@ impl<'m> Gen<'m> {
             } else {
                 None
             };
-            let proved = |p: &Poly| provably_nonneg(p, &scope);
+            let proved = |p: &Poly| provably_nonneg(p, scope);
             let factor = factor_keys.contains(&key);
             let mut local_conds = Vec::new();
             let mut local_lo = Vec::new();
@@ -367,7 +408,12 @@ impl<'m> Gen<'m> {
         }
         let mut terms = Vec::new();
         for (k, plan) in plans.iter().enumerate() {
-            terms.extend(self.row_term(v, vr, plan, &row, &len.text, k == 0 && assign_first)?);
+            let mode = Mode::Write {
+                row: &row,
+                row_len: &len.text,
+                assign: k == 0 && assign_first,
+            };
+            terms.extend(self.row_term(v, vr, plan, mode)?);
         }
         if len.text.parse::<i64>().is_ok_and(|c| c > 0) {
             body.extend(terms);
@@ -401,43 +447,46 @@ impl<'m> Gen<'m> {
         }
     }
 
-    /// One term's loops. `assign` overwrites the row (the first term of a
-    /// forward statement, when it covers the whole row) instead of adding.
+    /// One term's loops: its sums, conditions and, innermost, the loop
+    /// along `v` that `mode` says what to do with.
     fn row_term(
         &mut self,
         v: &str,
         vr: &Range,
         plan: &Plan<'_>,
-        row: &str,
-        row_len: &str,
-        assign: bool,
+        mode: Mode<'_>,
     ) -> Res<Vec<String>> {
         let t = self.fresh("t");
         let vv = self.var(v);
         // The whole row, or a segment whose limits depend on the sums.
-        let whole = plan.full_row();
+        let whole = plan.full_row() && matches!(mode, Mode::Write { .. });
         let (lo, hi) = (self.fresh("lo"), self.fresh("hi"));
-        let (mut seg_lines, seg, n, start) = if whole {
-            (
-                Vec::new(),
-                row.to_string(),
-                row_len.to_string(),
-                vr.lo.clone(),
-            )
-        } else {
-            let (n, seg) = (self.fresh("n"), self.fresh("seg"));
-            let lines = vec![
-                format!("let {vv} = {lo};"),
-                format!("let {n} = ({hi} - {lo} + 1) as usize;"),
-                format!(
-                    "let {seg} = {};",
-                    Self::slice(row, &self.poly(&Poly::var(v).sub(&vr.lo)), &n, true)
-                ),
-            ];
-            (lines, seg, n, Poly::var(v))
+        let (mut seg_lines, n, start) = match mode {
+            Mode::Write { row_len, .. } if whole => {
+                (Vec::new(), row_len.to_string(), vr.lo.clone())
+            }
+            _ => {
+                let n = self.fresh("n");
+                let lines = vec![
+                    format!("let {vv} = {lo};"),
+                    format!("let {n} = ({hi} - {lo} + 1) as usize;"),
+                ];
+                (lines, n, Poly::var(v))
+            }
+        };
+        let seg = match mode {
+            Mode::Write { row, .. } if whole => row.to_string(),
+            Mode::Write { row, .. } => {
+                let seg = self.fresh("seg");
+                let off = self.poly(&Poly::var(v).sub(&vr.lo));
+                seg_lines.push(format!("let {seg} = {};", Self::slice(row, &off, &n, true)));
+                seg
+            }
+            Mode::Reduce { .. } => String::new(),
         };
         let saved_unchecked = self.unchecked.clone();
-        let mut names = Vec::new();
+        let mut rows: Vec<(ReadKey, String)> = Vec::new();
+        let mut hoisted = Vec::new();
         for r in &plan.rows {
             let buf = self.buffer(r).unwrap_or_default();
             let name = self.fresh(&format!("{}_row", self.ident[r.tensor]));
@@ -450,32 +499,82 @@ impl<'m> Gen<'m> {
                 "let {name} = {};",
                 Self::slice(&buf, &off, &n, false)
             ));
-            names.push((read_key(r), format!("{name}[{t}]")));
+            rows.push((read_key(r), name));
         }
         for r in &plan.hoisted {
             self.unchecked.insert(read_key(r));
             let c = self.read(r);
             let name = self.fresh(&self.ident[r.tensor].clone());
             seg_lines.push(format!("let {name} = {};", c.text));
-            names.push((read_key(r), name));
+            hoisted.push((read_key(r), name));
         }
-        self.row_reads.extend(names);
-        let mut pre = Vec::new();
-        let value = self.expr(plan.body, None, &mut pre);
-        self.row_reads.clear();
+        // The summand with the sliced rows indexed by `at` (and `v` =
+        // start + `pos` where something else needs it).
+        let value_at = |g: &mut Gen<'m>,
+                        rows: &[(ReadKey, String)],
+                        at: &str,
+                        pos: &str|
+         -> Res<Vec<String>> {
+            g.row_reads.extend(hoisted.iter().cloned());
+            for (k, name) in rows {
+                g.row_reads.insert(k.clone(), format!("{name}[{at}]"));
+            }
+            let mut pre = Vec::new();
+            let value = g.expr(plan.body, None, &mut pre);
+            g.row_reads.clear();
+            pre.push(value?.text);
+            if pre.iter().any(|l| super::mentions_word(l, &vv)) {
+                let first = g.poly(&start);
+                pre.insert(
+                    0,
+                    format!("let {vv} = {} + {pos} as i64;", first.at(Prec::Add)),
+                );
+            }
+            Ok(pre)
+        };
+        match mode {
+            Mode::Write { assign, .. } => {
+                let mut inner = value_at(self, &rows, &t, &t)?;
+                let value = inner.pop().unwrap_or_default();
+                let op = if assign { "=" } else { "+=" };
+                inner.push(format!("{seg}[{t}] {op} {value};"));
+                seg_lines.push(format!("for {t} in 0..{n} {{ {} }}", inner.join(" ")));
+            }
+            Mode::Reduce { acc } => {
+                // Eight lanes over whole chunks of eight, then the rest.
+                let (lanes, c, l) = (self.fresh("lanes"), self.fresh("c"), self.fresh("l"));
+                let chunk: Vec<(String, String)> = rows
+                    .iter()
+                    .map(|(_, name)| (name.clone(), format!("{name}_8")))
+                    .collect();
+                let mut chunk_rows = Vec::new();
+                for (name, c8) in &chunk {
+                    chunk_rows.push(format!("let {c8} = &{name}[8 * {c}..][..8];"));
+                }
+                let in_chunk: Vec<(ReadKey, String)> = rows
+                    .iter()
+                    .zip(&chunk)
+                    .map(|((k, _), (_, c8))| (k.clone(), c8.clone()))
+                    .collect();
+                let mut lane = value_at(self, &in_chunk, &l, &format!("(8 * {c} + {l})"))?;
+                let lane_value = lane.pop().unwrap_or_default();
+                let mut tail = value_at(self, &rows, &t, &t)?;
+                let tail_value = tail.pop().unwrap_or_default();
+                let z = self.zero().text;
+                lane.push(format!("{lanes}[{l}] += {lane_value};"));
+                tail.push(format!("{acc} += {tail_value};"));
+                seg_lines.push(format!(
+                    "let mut {lanes} = [{z}; 8]; \
+                     for {c} in 0..{n} / 8 {{ {} for {l} in 0..8 {{ {} }} }} \
+                     for {t} in {n} / 8 * 8..{n} {{ {} }} \
+                     {acc} += (({lanes}[0] + {lanes}[1]) + ({lanes}[2] + {lanes}[3])) + (({lanes}[4] + {lanes}[5]) + ({lanes}[6] + {lanes}[7]));",
+                    chunk_rows.join(" "),
+                    lane.join(" "),
+                    tail.join(" ")
+                ));
+            }
+        }
         self.unchecked = saved_unchecked;
-        let value = value?;
-        let mut inner = pre;
-        let op = if assign { "=" } else { "+=" };
-        inner.push(format!("{seg}[{t}] {op} {};", value.text));
-        if inner.iter().any(|l| super::mentions_word(l, &vv)) {
-            let first = self.poly(&start);
-            inner.insert(
-                0,
-                format!("let {vv} = {} + {t} as i64;", first.at(Prec::Add)),
-            );
-        }
-        seg_lines.push(format!("for {t} in 0..{n} {{ {} }}", inner.join(" ")));
         let mut lines = if whole {
             seg_lines
         } else {
