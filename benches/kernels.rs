@@ -1,6 +1,6 @@
 //! Issue 5's workloads: the generated forward and backward kernels against
 //! plain hand-written Rust loop nests, measured side by side in one run, in
-//! f32, one thread (plus conv2d split over two threads by batch); and the
+//! f32, one thread (plus conv2d on two threads, `forward_threads` / `backward_threads`); and the
 //! cost of the derivation and code generation (what the macros do at
 //! expansion time) for the seed's example and for chains of 10, 25 and 50
 //! layers.
@@ -477,22 +477,24 @@ fn bench_conv2d(cr: &mut Criterion) {
     assert_close("conv2d backward, input gradient", &dy_gen, &dy_hand);
     assert_close("conv2d backward, weight gradient", &dw_gen, &dw_hand);
 
-    // Two threads: the batch split in halves, one generated call per half;
-    // each thread has its own weight gradient, summed after the join.
-    let half = Shape { n: s.n / 2, ..s };
-    let half_sizes = gen_conv2d::Sizes { N: half.n, ..sizes };
-    let halves: Vec<(&[f32], &[f32])> = y
-        .chunks_exact(half.input_len())
-        .zip(g.chunks_exact(half.output_len()))
-        .collect();
-    let mut half_values: Vec<gen_conv2d::Values> = halves
-        .iter()
-        .map(|&(yh, _)| {
-            let mut v = gen_conv2d::Values::new(&half_sizes);
-            gen_conv2d::forward(&half_sizes, &gen_conv2d::Inputs { y: yh, w: &w }, &mut v);
-            v
-        })
-        .collect();
+    // Two threads through the generated `*_threads` functions, checked
+    // against the one-thread result first.
+    let mut values2 = gen_conv2d::Values::new(&sizes);
+    gen_conv2d::forward_threads(&sizes, &inputs, &mut values2, 2);
+    assert_close("conv2d forward, 2 threads", &values2.x, &x_hand);
+    let (mut dy_2, mut dw_2) = (vec![0.0f32; y.len()], vec![0.0f32; w.len()]);
+    let mut grads = gen_conv2d::Grads {
+        y: Some(&mut dy_2),
+        w: Some(&mut dw_2),
+    };
+    let seeds = gen_conv2d::Seeds { x: &g };
+    gen_conv2d::backward_threads(&sizes, &inputs, &values, &seeds, &mut grads, 2);
+    assert_close("conv2d backward 2 threads, input gradient", &dy_2, &dy_hand);
+    assert_close(
+        "conv2d backward 2 threads, weight gradient",
+        &dw_2,
+        &dw_hand,
+    );
 
     let mut grp = cr.benchmark_group("conv2d_fwd");
     group_settings(&mut grp, s.conv_flops());
@@ -504,13 +506,8 @@ fn bench_conv2d(cr: &mut Criterion) {
     });
     grp.bench_function("generated_2threads", |b| {
         b.iter(|| {
-            std::thread::scope(|sc| {
-                for (&(yh, _), v) in halves.iter().zip(half_values.iter_mut()) {
-                    let (hs, w) = (&half_sizes, &w);
-                    sc.spawn(move || gen_conv2d::forward(hs, &gen_conv2d::Inputs { y: yh, w }, v));
-                }
-            });
-            black_box(&half_values);
+            gen_conv2d::forward_threads(&sizes, &inputs, &mut values2, 2);
+            black_box(&values2.x);
         })
     });
     grp.bench_function("hand", |b| {
@@ -539,38 +536,14 @@ fn bench_conv2d(cr: &mut Criterion) {
             black_box(&dy_gen);
         })
     });
-    let mut dw_threads = [vec![0.0f32; w.len()], vec![0.0f32; w.len()]];
     grp.bench_function("generated_2threads", |b| {
         b.iter(|| {
-            std::thread::scope(|sc| {
-                for (((&(yh, gh), v), dyh), dwh) in halves
-                    .iter()
-                    .zip(half_values.iter())
-                    .zip(dy_gen.chunks_exact_mut(half.input_len()))
-                    .zip(dw_threads.iter_mut())
-                {
-                    let (hs, w) = (&half_sizes, &w);
-                    sc.spawn(move || {
-                        dwh.fill(0.0);
-                        let mut grads = gen_conv2d::Grads {
-                            y: Some(dyh),
-                            w: Some(dwh),
-                        };
-                        let inputs = gen_conv2d::Inputs { y: yh, w };
-                        gen_conv2d::backward(
-                            hs,
-                            &inputs,
-                            v,
-                            &gen_conv2d::Seeds { x: gh },
-                            &mut grads,
-                        );
-                    });
-                }
-            });
-            for ((d, t0), t1) in dw_gen.iter_mut().zip(&dw_threads[0]).zip(&dw_threads[1]) {
-                *d += t0 + t1;
-            }
-            black_box(&dw_gen);
+            let mut grads = gen_conv2d::Grads {
+                y: Some(&mut dy_2),
+                w: Some(&mut dw_2),
+            };
+            gen_conv2d::backward_threads(&sizes, &inputs, &values, &seeds, &mut grads, 2);
+            black_box(&dy_2);
         })
     });
     grp.bench_function("hand", |b| {

@@ -190,7 +190,17 @@ fn driver(k: usize, c: &Case, real: RealType, out: &mut String) {
     }
     let _ = writeln!(f, "let inputs = m{k}::Inputs {{ {} }};", fields.join(", "));
     let _ = writeln!(f, "let mut values = m{k}::Values{tp}::new(&sizes);");
-    let _ = writeln!(f, "m{k}::forward(&sizes, &inputs, &mut values);");
+    // Every third case through `forward`/`backward`, the others on two or
+    // three threads (each tensor split by its first index).
+    let threads = k % 3 + 1;
+    if threads == 1 {
+        let _ = writeln!(f, "m{k}::forward(&sizes, &inputs, &mut values);");
+    } else {
+        let _ = writeln!(
+            f,
+            "m{k}::forward_threads(&sizes, &inputs, &mut values, {threads});"
+        );
+    }
     let r = eval::evaluate(p, &c.model.gradient, &c.data).expect("evaluates");
     for tensor in &p.tensors {
         if matches!(tensor.kind, TensorKind::Defined(_)) && !tensor.auxiliary {
@@ -226,10 +236,17 @@ fn driver(k: usize, c: &Case, real: RealType, out: &mut String) {
     }
     let list: Vec<&str> = grads.iter().map(|g| g.1.as_str()).collect();
     let _ = writeln!(f, "let mut grads = m{k}::Grads {{ {} }};", list.join(", "));
-    let _ = writeln!(
-        f,
-        "m{k}::backward(&sizes, &inputs, &values, &seeds, &mut grads);"
-    );
+    if threads == 1 {
+        let _ = writeln!(
+            f,
+            "m{k}::backward(&sizes, &inputs, &values, &seeds, &mut grads);"
+        );
+    } else {
+        let _ = writeln!(
+            f,
+            "m{k}::backward_threads(&sizes, &inputs, &values, &seeds, &mut grads, {threads});"
+        );
+    }
     let _ = writeln!(f, "let _ = grads;");
     for (t, _) in &grads {
         let _ = writeln!(

@@ -43,9 +43,23 @@ impl Values {
 /// # Panics
 ///
 /// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
-#[allow(non_snake_case)]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
+    forward_threads(sizes, inputs, values, 1)
+}
+/// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.
+///
+/// # Panics
+///
+/// As [`forward`].
+#[allow(non_snake_case)]
+pub fn forward_threads(
+    sizes: &Sizes,
+    inputs: &Inputs<'_>,
+    values: &mut Values,
+    threads: usize,
+) {
     let n = sizes.n as i64;
+    let _ = threads;
     check_len("inputs.y (`y`)", inputs.y.len(), dim(n));
     check_len("inputs.w (`w`)", inputs.w.len(), 7);
     check_len("values.x (`x`)", values.x.len(), dim(n - 6));
@@ -92,7 +106,6 @@ pub struct Grads<'a> {
 /// # Panics
 ///
 /// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
-#[allow(non_snake_case)]
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -100,7 +113,24 @@ pub fn backward(
     seeds: &Seeds<'_>,
     grads: &mut Grads<'_>,
 ) {
+    backward_threads(sizes, inputs, values, seeds, grads, 1)
+}
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
+///
+/// # Panics
+///
+/// As [`backward`].
+#[allow(non_snake_case)]
+pub fn backward_threads(
+    sizes: &Sizes,
+    inputs: &Inputs<'_>,
+    values: &Values,
+    seeds: &Seeds<'_>,
+    grads: &mut Grads<'_>,
+    threads: usize,
+) {
     let n = sizes.n as i64;
+    let _ = threads;
     check_len("inputs.y (`y`)", inputs.y.len(), dim(n));
     check_len("inputs.w (`w`)", inputs.w.len(), 7);
     check_len("values.x (`x`)", values.x.len(), dim(n - 6));

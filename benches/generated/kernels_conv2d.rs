@@ -54,8 +54,21 @@ impl Values {
 /// # Panics
 ///
 /// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
-#[allow(non_snake_case)]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
+    forward_threads(sizes, inputs, values, 1)
+}
+/// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.
+///
+/// # Panics
+///
+/// As [`forward`].
+#[allow(non_snake_case)]
+pub fn forward_threads(
+    sizes: &Sizes,
+    inputs: &Inputs<'_>,
+    values: &mut Values,
+    threads: usize,
+) {
     let C = sizes.C as i64;
     let H = sizes.H as i64;
     let K = sizes.K as i64;
@@ -64,29 +77,40 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     check_len("inputs.y (`y`)", inputs.y.len(), dim(N) * dim(C) * dim(H) * dim(W));
     check_len("inputs.w (`w`)", inputs.w.len(), 9 * dim(K) * dim(C));
     check_len("values.x (`x`)", values.x.len(), dim(N) * dim(K) * dim(H) * dim(W));
-    for n in 0..=N - 1 {
-        for k in 0..=K - 1 {
-            for i in 0..=H - 1 {
-                let len2 = dim(W);
-                let row1 = &mut values.x[(((n * K + k) * H + i) * W) as usize..][..len2];
-                row1.fill(0.0_f32);
-                if len2 > 0 {
-                    for c in 0..=C - 1 {
-                        for a in 0..=2 {
-                            if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
-                                for b in 0..=2 {
-                                    let lo4 = (-b + 1).max(0);
-                                    let hi5 = (W - 1).min(W - b);
-                                    if lo4 <= hi5 {
-                                        let j = lo4;
-                                        let n6 = (hi5 - lo4 + 1) as usize;
-                                        let seg7 = &mut row1[j as usize..][..n6];
-                                        let y_row8 = &inputs
-                                            .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
-                                            as usize..][..n6];
-                                        let w9 = inputs.w[(((k * C + c) * 3 + a) * 3 + b) as usize];
-                                        for t3 in 0..n6 {
-                                            seg7[t3] += w9 * y_row8[t3];
+    split_rows(
+        &mut values.x[..],
+        dim(N),
+        threads,
+        |first1: usize, count2: usize, x_part3: &mut [f32]| {
+            let first1 = first1 as i64;
+            let count2 = count2 as i64;
+            for n in first1..=count2 + first1 - 1 {
+                for k in 0..=K - 1 {
+                    for i in 0..=H - 1 {
+                        let len5 = dim(W);
+                        let row4 = &mut x_part3[((((n - first1) * K + k) * H + i) * W)
+                            as usize..][..len5];
+                        row4.fill(0.0_f32);
+                        if len5 > 0 {
+                            for c in 0..=C - 1 {
+                                for a in 0..=2 {
+                                    if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
+                                        for b in 0..=2 {
+                                            let lo7 = (-b + 1).max(0);
+                                            let hi8 = (W - 1).min(W - b);
+                                            if lo7 <= hi8 {
+                                                let j = lo7;
+                                                let n9 = (hi8 - lo7 + 1) as usize;
+                                                let seg10 = &mut row4[j as usize..][..n9];
+                                                let y_row11 = &inputs
+                                                    .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
+                                                    as usize..][..n9];
+                                                let w12 = inputs
+                                                    .w[(((k * C + c) * 3 + a) * 3 + b) as usize];
+                                                for t6 in 0..n9 {
+                                                    seg10[t6] += w12 * y_row11[t6];
+                                                }
+                                            }
                                         }
                                     }
                                 }
@@ -95,8 +119,8 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
                     }
                 }
             }
-        }
-    }
+        },
+    );
 }
 /// The adjoint of each output (`\partial E / \partial` output), same layout as its value; a scalar output's seed is a slice of length 1 (`&[1.0]` for its plain gradient).
 #[derive(Clone, Copy, Debug)]
@@ -128,13 +152,28 @@ pub struct Grads<'a> {
 /// # Panics
 ///
 /// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
-#[allow(non_snake_case)]
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
     values: &Values,
     seeds: &Seeds<'_>,
     grads: &mut Grads<'_>,
+) {
+    backward_threads(sizes, inputs, values, seeds, grads, 1)
+}
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
+///
+/// # Panics
+///
+/// As [`backward`].
+#[allow(non_snake_case)]
+pub fn backward_threads(
+    sizes: &Sizes,
+    inputs: &Inputs<'_>,
+    values: &Values,
+    seeds: &Seeds<'_>,
+    grads: &mut Grads<'_>,
+    threads: usize,
 ) {
     let C = sizes.C as i64;
     let H = sizes.H as i64;
@@ -151,84 +190,102 @@ pub fn backward(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 9 * dim(K) * dim(C));
     }
-    if let ::core::option::Option::Some(grad10) = grads.y.as_deref_mut() {
-        for l in 0..=N - 1 {
-            for m in 0..=C - 1 {
-                for p in 0..=H - 1 {
-                    let len12 = dim(W);
-                    let row11 = &mut grad10[(((l * C + m) * H + p) * W)
-                        as usize..][..len12];
-                    if len12 > 0 {
-                        for k in 0..=K - 1 {
-                            for a in (p - H + 2).max(0)..=(p + 1).min(2) {
-                                for b in (-W + 2).max(0)..=W.min(2) {
-                                    let lo14 = (b - 1).max(0);
-                                    let hi15 = (W + b - 2).min(W - 1);
-                                    if lo14 <= hi15 {
-                                        let q = lo14;
-                                        let n16 = (hi15 - lo14 + 1) as usize;
-                                        let seg17 = &mut row11[q as usize..][..n16];
-                                        let x_row18 = &seeds
-                                            .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
-                                            as usize..][..n16];
-                                        let w19 = inputs
-                                            .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
-                                        for t13 in 0..n16 {
-                                            seg17[t13] += x_row18[t13] * w19;
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if let ::core::option::Option::Some(grad20) = grads.w.as_deref_mut() {
-        let mut o = 0usize;
-        for l in 0..=K - 1 {
-            for m in 0..=C - 1 {
-                for p in 0..=2 {
-                    for q in 0..=2 {
-                        let mut acc = 0.0_f32;
-                        for n in 0..=N - 1 {
-                            for i in 0..=H - 1 {
-                                if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
-                                    let lo22 = (-q + 1).max(0);
-                                    let hi23 = (W - 1).min(W - q);
-                                    if lo22 <= hi23 {
-                                        let j = lo22;
-                                        let n24 = (hi23 - lo22 + 1) as usize;
-                                        let y_row25 = &inputs
-                                            .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
-                                            as usize..][..n24];
-                                        let x_row26 = &seeds
-                                            .x[(((n * K + l) * H + i) * W + j) as usize..][..n24];
-                                        let mut lanes27 = [0.0_f32; 8];
-                                        for c28 in 0..n24 / 8 {
-                                            let y_row25_8 = &y_row25[8 * c28..][..8];
-                                            let x_row26_8 = &x_row26[8 * c28..][..8];
-                                            for l29 in 0..8 {
-                                                lanes27[l29] += x_row26_8[l29] * y_row25_8[l29];
+    if let ::core::option::Option::Some(grad13) = grads.y.as_deref_mut() {
+        split_rows(
+            &mut grad13[..],
+            dim(N),
+            threads,
+            |first14: usize, count15: usize, grad13: &mut [f32]| {
+                let first14 = first14 as i64;
+                let count15 = count15 as i64;
+                for l in first14..=count15 + first14 - 1 {
+                    for m in 0..=C - 1 {
+                        for p in 0..=H - 1 {
+                            let len17 = dim(W);
+                            let row16 = &mut grad13[((((l - first14) * C + m) * H + p)
+                                * W) as usize..][..len17];
+                            if len17 > 0 {
+                                for k in 0..=K - 1 {
+                                    for a in (p - H + 2).max(0)..=(p + 1).min(2) {
+                                        for b in (-W + 2).max(0)..=W.min(2) {
+                                            let lo19 = (b - 1).max(0);
+                                            let hi20 = (W + b - 2).min(W - 1);
+                                            if lo19 <= hi20 {
+                                                let q = lo19;
+                                                let n21 = (hi20 - lo19 + 1) as usize;
+                                                let seg22 = &mut row16[q as usize..][..n21];
+                                                let x_row23 = &seeds
+                                                    .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
+                                                    as usize..][..n21];
+                                                let w24 = inputs
+                                                    .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
+                                                for t18 in 0..n21 {
+                                                    seg22[t18] += x_row23[t18] * w24;
+                                                }
                                             }
                                         }
-                                        for t21 in n24 / 8 * 8..n24 {
-                                            acc += x_row26[t21] * y_row25[t21];
-                                        }
-                                        acc
-                                            += ((lanes27[0] + lanes27[1]) + (lanes27[2] + lanes27[3]))
-                                                + ((lanes27[4] + lanes27[5]) + (lanes27[6] + lanes27[7]));
                                     }
                                 }
                             }
                         }
-                        grad20[o] += acc;
-                        o += 1;
                     }
                 }
-            }
-        }
+            },
+        );
+    }
+    if let ::core::option::Option::Some(grad25) = grads.w.as_deref_mut() {
+        split_rows(
+            &mut grad25[..],
+            dim(K),
+            threads,
+            |first28: usize, count29: usize, grad25: &mut [f32]| {
+                let first28 = first28 as i64;
+                let count29 = count29 as i64;
+                let mut o = 0usize;
+                for l in first28..=count29 + first28 - 1 {
+                    for m in 0..=C - 1 {
+                        for p in 0..=2 {
+                            for q in 0..=2 {
+                                let mut acc = 0.0_f32;
+                                for n in 0..=N - 1 {
+                                    for i in 0..=H - 1 {
+                                        if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
+                                            let lo31 = (-q + 1).max(0);
+                                            let hi32 = (W - 1).min(W - q);
+                                            if lo31 <= hi32 {
+                                                let j = lo31;
+                                                let n33 = (hi32 - lo31 + 1) as usize;
+                                                let y_row34 = &inputs
+                                                    .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
+                                                    as usize..][..n33];
+                                                let x_row35 = &seeds
+                                                    .x[(((n * K + l) * H + i) * W + j) as usize..][..n33];
+                                                let mut lanes36 = [0.0_f32; 8];
+                                                for c37 in 0..n33 / 8 {
+                                                    let y_row34_8 = &y_row34[8 * c37..][..8];
+                                                    let x_row35_8 = &x_row35[8 * c37..][..8];
+                                                    for l38 in 0..8 {
+                                                        lanes36[l38] += x_row35_8[l38] * y_row34_8[l38];
+                                                    }
+                                                }
+                                                for t30 in n33 / 8 * 8..n33 {
+                                                    acc += x_row35[t30] * y_row34[t30];
+                                                }
+                                                acc
+                                                    += ((lanes36[0] + lanes36[1]) + (lanes36[2] + lanes36[3]))
+                                                        + ((lanes36[4] + lanes36[5]) + (lanes36[6] + lanes36[7]));
+                                            }
+                                        }
+                                    }
+                                }
+                                grad25[o] += acc;
+                                o += 1;
+                            }
+                        }
+                    }
+                }
+            },
+        );
     }
 }
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
@@ -244,4 +301,34 @@ fn check_len(what: &str, actual: usize, expected: usize) {
 #[inline(always)]
 fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
+}
+/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.
+fn split_rows<
+    E: ::core::marker::Send,
+    F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync,
+>(buf: &mut [E], rows: usize, threads: usize, f: F) {
+    let parts = threads.clamp(1, rows.max(1));
+    if parts == 1 {
+        f(0, rows, buf);
+        return;
+    }
+    let row_len = buf.len() / rows;
+    let per = rows.div_ceil(parts);
+    let f = &f;
+    ::std::thread::scope(|s| {
+        let mut rest = buf;
+        let mut first = 0;
+        while first < rows {
+            let count = per.min(rows - first);
+            let (part, tail) = ::core::mem::take(&mut rest)
+                .split_at_mut(count * row_len);
+            rest = tail;
+            if first + count < rows {
+                s.spawn(move || f(first, count, part));
+            } else {
+                f(first, count, part);
+            }
+            first += count;
+        }
+    });
 }

@@ -53,8 +53,21 @@ impl Values {
 /// # Panics
 ///
 /// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
-#[allow(non_snake_case)]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
+    forward_threads(sizes, inputs, values, 1)
+}
+/// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.
+///
+/// # Panics
+///
+/// As [`forward`].
+#[allow(non_snake_case)]
+pub fn forward_threads(
+    sizes: &Sizes,
+    inputs: &Inputs<'_>,
+    values: &mut Values,
+    threads: usize,
+) {
     let C = sizes.C as i64;
     let H = sizes.H as i64;
     let N = sizes.N as i64;
@@ -66,66 +79,75 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
         dim(N) * dim(C) * dim(floor_div(H - 2, 2) + 1) * dim(floor_div(W - 2, 2) + 1),
     );
     {
-        let mut o = 0usize;
-        for n in 0..=N - 1 {
-            for c in 0..=C - 1 {
-                for i in 0..=floor_div(H - 2, 2) {
-                    if H - 2 * i - 2 >= 0 {
-                        for j in 0..=floor_div(W - 2, 2) {
-                            let mut max4 = 0.0_f32;
-                            let mut first5 = true;
-                            for a in 0..=1 {
-                                let mut max1 = 0.0_f32;
-                                let mut first2 = true;
-                                for b in 0..=1 {
-                                    let x3 = inputs
-                                        .x[(((n * C + c) * H + (a + 2 * i)) * W + (b + 2 * j))
-                                        as usize];
-                                    if first2 || x3 > max1 {
-                                        max1 = x3;
-                                        first2 = false;
+        split_rows(
+            &mut values.y[..],
+            dim(N),
+            threads,
+            |first1: usize, count2: usize, y_part3: &mut [f32]| {
+                let first1 = first1 as i64;
+                let count2 = count2 as i64;
+                let mut o = 0usize;
+                for n in first1..=count2 + first1 - 1 {
+                    for c in 0..=C - 1 {
+                        for i in 0..=floor_div(H - 2, 2) {
+                            if H - 2 * i - 2 >= 0 {
+                                for j in 0..=floor_div(W - 2, 2) {
+                                    let mut max7 = 0.0_f32;
+                                    let mut first8 = true;
+                                    for a in 0..=1 {
+                                        let mut max4 = 0.0_f32;
+                                        let mut first5 = true;
+                                        for b in 0..=1 {
+                                            let x6 = inputs
+                                                .x[(((n * C + c) * H + (a + 2 * i)) * W + (b + 2 * j))
+                                                as usize];
+                                            if first5 || x6 > max4 {
+                                                max4 = x6;
+                                                first5 = false;
+                                            }
+                                        }
+                                        let x9 = max4;
+                                        if first8 || x9 > max7 {
+                                            max7 = x9;
+                                            first8 = false;
+                                        }
                                     }
+                                    y_part3[o] = max7;
+                                    o += 1;
                                 }
-                                let x6 = max1;
-                                if first5 || x6 > max4 {
-                                    max4 = x6;
-                                    first5 = false;
+                            } else {
+                                for j in 0..=floor_div(W - 2, 2) {
+                                    let mut max13 = 0.0_f32;
+                                    let mut first14 = true;
+                                    for a in 0..=1 {
+                                        let mut max10 = 0.0_f32;
+                                        let mut first11 = true;
+                                        for b in 0..=1 {
+                                            let x12 = at(
+                                                &inputs.x,
+                                                [n, c, a + 2 * i, b + 2 * j],
+                                                [N, C, H, W],
+                                            );
+                                            if first11 || x12 > max10 {
+                                                max10 = x12;
+                                                first11 = false;
+                                            }
+                                        }
+                                        let x15 = max10;
+                                        if first14 || x15 > max13 {
+                                            max13 = x15;
+                                            first14 = false;
+                                        }
+                                    }
+                                    y_part3[o] = max13;
+                                    o += 1;
                                 }
                             }
-                            values.y[o] = max4;
-                            o += 1;
-                        }
-                    } else {
-                        for j in 0..=floor_div(W - 2, 2) {
-                            let mut max10 = 0.0_f32;
-                            let mut first11 = true;
-                            for a in 0..=1 {
-                                let mut max7 = 0.0_f32;
-                                let mut first8 = true;
-                                for b in 0..=1 {
-                                    let x9 = at(
-                                        &inputs.x,
-                                        [n, c, a + 2 * i, b + 2 * j],
-                                        [N, C, H, W],
-                                    );
-                                    if first8 || x9 > max7 {
-                                        max7 = x9;
-                                        first8 = false;
-                                    }
-                                }
-                                let x12 = max7;
-                                if first11 || x12 > max10 {
-                                    max10 = x12;
-                                    first11 = false;
-                                }
-                            }
-                            values.y[o] = max10;
-                            o += 1;
                         }
                     }
                 }
-            }
-        }
+            },
+        );
     }
 }
 /// The adjoint of each output (`\partial E / \partial` output), same layout as its value; a scalar output's seed is a slice of length 1 (`&[1.0]` for its plain gradient).
@@ -154,13 +176,28 @@ pub struct Grads<'a> {
 /// # Panics
 ///
 /// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
-#[allow(non_snake_case)]
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
     values: &Values,
     seeds: &Seeds<'_>,
     grads: &mut Grads<'_>,
+) {
+    backward_threads(sizes, inputs, values, seeds, grads, 1)
+}
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
+///
+/// # Panics
+///
+/// As [`backward`].
+#[allow(non_snake_case)]
+pub fn backward_threads(
+    sizes: &Sizes,
+    inputs: &Inputs<'_>,
+    values: &Values,
+    seeds: &Seeds<'_>,
+    grads: &mut Grads<'_>,
+    threads: usize,
 ) {
     let C = sizes.C as i64;
     let H = sizes.H as i64;
@@ -180,59 +217,68 @@ pub fn backward(
     if let ::core::option::Option::Some(g) = grads.x.as_deref() {
         check_len("grads.x (`x`)", g.len(), dim(N) * dim(C) * dim(H) * dim(W));
     }
-    if let ::core::option::Option::Some(grad13) = grads.x.as_deref_mut() {
-        let mut o = 0usize;
-        for k in 0..=N - 1 {
-            for l in 0..=C - 1 {
-                for m in 0..=H - 1 {
-                    for p in 0..=W - 1 {
-                        let mut acc = 0.0_f32;
-                        for i in ceil_div(m - 1, 2)
-                            .max(0)..=floor_div(H - 2, 2).min(floor_div(m, 2))
-                        {
-                            for j in ceil_div(p - 1, 2)
-                                .max(0)..=floor_div(W - 2, 2).min(floor_div(p, 2))
-                            {
-                                let mut best14 = 0.0_f32;
-                                let mut found15 = false;
-                                let mut arg16: i64 = 0;
-                                let mut arg17: i64 = 0;
-                                for a_p in 0..=1 {
-                                    for b_p in 0..=1 {
-                                        let x18 = at(
-                                            &inputs.x,
-                                            [k, l, a_p + 2 * i, b_p + 2 * j],
-                                            [N, C, H, W],
-                                        );
-                                        if !found15 || x18 > best14 {
-                                            best14 = x18;
-                                            found15 = true;
-                                            arg16 = a_p;
-                                            arg17 = b_p;
+    if let ::core::option::Option::Some(grad16) = grads.x.as_deref_mut() {
+        split_rows(
+            &mut grad16[..],
+            dim(N),
+            threads,
+            |first19: usize, count20: usize, grad16: &mut [f32]| {
+                let first19 = first19 as i64;
+                let count20 = count20 as i64;
+                let mut o = 0usize;
+                for k in first19..=count20 + first19 - 1 {
+                    for l in 0..=C - 1 {
+                        for m in 0..=H - 1 {
+                            for p in 0..=W - 1 {
+                                let mut acc = 0.0_f32;
+                                for i in ceil_div(m - 1, 2)
+                                    .max(0)..=floor_div(H - 2, 2).min(floor_div(m, 2))
+                                {
+                                    for j in ceil_div(p - 1, 2)
+                                        .max(0)..=floor_div(W - 2, 2).min(floor_div(p, 2))
+                                    {
+                                        let mut best21 = 0.0_f32;
+                                        let mut found22 = false;
+                                        let mut arg23: i64 = 0;
+                                        let mut arg24: i64 = 0;
+                                        for a_p in 0..=1 {
+                                            for b_p in 0..=1 {
+                                                let x25 = at(
+                                                    &inputs.x,
+                                                    [k, l, a_p + 2 * i, b_p + 2 * j],
+                                                    [N, C, H, W],
+                                                );
+                                                if !found22 || x25 > best21 {
+                                                    best21 = x25;
+                                                    found22 = true;
+                                                    arg23 = a_p;
+                                                    arg24 = b_p;
+                                                }
+                                            }
                                         }
+                                        let ind26 = if found22 && arg23 == (m - 2 * i)
+                                            && arg24 == (p - 2 * j)
+                                        {
+                                            1.0_f32
+                                        } else {
+                                            0.0_f32
+                                        };
+                                        acc
+                                            += at(
+                                                &seeds.y,
+                                                [k, l, i, j],
+                                                [N, C, floor_div(H - 2, 2) + 1, floor_div(W - 2, 2) + 1],
+                                            ) * ind26;
                                     }
                                 }
-                                let ind19 = if found15 && arg16 == (m - 2 * i)
-                                    && arg17 == (p - 2 * j)
-                                {
-                                    1.0_f32
-                                } else {
-                                    0.0_f32
-                                };
-                                acc
-                                    += at(
-                                        &seeds.y,
-                                        [k, l, i, j],
-                                        [N, C, floor_div(H - 2, 2) + 1, floor_div(W - 2, 2) + 1],
-                                    ) * ind19;
+                                grad16[o] += acc;
+                                o += 1;
                             }
                         }
-                        grad13[o] += acc;
-                        o += 1;
                     }
                 }
-            }
-        }
+            },
+        );
     }
 }
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
@@ -270,4 +316,34 @@ fn dim(e: i64) -> usize {
 #[inline(always)]
 fn floor_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b)
+}
+/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.
+fn split_rows<
+    E: ::core::marker::Send,
+    F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync,
+>(buf: &mut [E], rows: usize, threads: usize, f: F) {
+    let parts = threads.clamp(1, rows.max(1));
+    if parts == 1 {
+        f(0, rows, buf);
+        return;
+    }
+    let row_len = buf.len() / rows;
+    let per = rows.div_ceil(parts);
+    let f = &f;
+    ::std::thread::scope(|s| {
+        let mut rest = buf;
+        let mut first = 0;
+        while first < rows {
+            let count = per.min(rows - first);
+            let (part, tail) = ::core::mem::take(&mut rest)
+                .split_at_mut(count * row_len);
+            rest = tail;
+            if first + count < rows {
+                s.spawn(move || f(first, count, part));
+            } else {
+                f(first, count, part);
+            }
+            first += count;
+        }
+    });
 }

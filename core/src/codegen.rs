@@ -24,7 +24,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 mod rows;
-use rows::{RowInit, RowTerm};
+use rows::{Chunk, RowInit, RowTerm};
 
 /// The element type of the generated module.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -264,6 +264,8 @@ struct Gen<'m> {
     /// Reads replaced by a name (row form: a sliced row element or a value
     /// read once before the row loop).
     row_reads: BTreeMap<ReadKey, String>,
+    /// The loop range of a target's first index inside a thread's chunk.
+    chunk_loop: Option<(String, Range)>,
 }
 
 const RESERVED: &[&str] = &[
@@ -276,6 +278,10 @@ const RESERVED: &[&str] = &[
     "Grads",
     "forward",
     "backward",
+    "backward_threads",
+    "forward_threads",
+    "threads",
+    "split_rows",
     "DERIVATION",
     "sizes",
     "inputs",
@@ -353,6 +359,7 @@ impl<'m> Gen<'m> {
             overrides: BTreeMap::new(),
             enclosing: Vec::new(),
             row_reads: BTreeMap::new(),
+            chunk_loop: None,
         };
         // Tensor fields: distinct among themselves (they share structs).
         let mut fields = BTreeSet::new();
@@ -1385,30 +1392,56 @@ impl<'m> Gen<'m> {
                 .map(|(v, r)| (v.clone(), r.clone(), Vec::new()))
                 .collect();
             let terms = rows::forward_terms(&st.rhs);
-            let target = format!("values.{id}");
-            if let Some(lines) = self.row_nest(t, &levels, &terms, &target, RowInit::Zero) {
-                body.push_str(&lines?.join(" "));
+            let whole = format!("values.{id}");
+            // Tensors with two or more indices are split across threads by
+            // their first index; a thread's rows are the slice `part`.
+            let chunk = (levels.len() >= 2).then(|| Chunk {
+                first: self.fresh("first"),
+                count: self.fresh("count"),
+            });
+            let part = match chunk {
+                Some(_) => self.fresh(&format!("{id}_part")),
+                None => whole.clone(),
+            };
+            if let Some(lines) =
+                self.row_nest(t, &levels, &terms, &part, RowInit::Zero, chunk.as_ref())
+            {
+                let lines = lines?.join(" ");
+                body.push_str(&self.in_threads(&levels, chunk.as_ref(), &whole, &part, lines));
                 continue;
             }
             let split = self.plan_split(&levels, &[(Vec::new(), &st.rhs)]);
-            let id = id.clone();
+            let chunk = chunk.filter(|_| split.as_ref().is_none_or(|s| s.level != 0));
+            let part = if chunk.is_some() { part } else { whole.clone() };
             let rhs_e = &st.rhs;
+            let target = part.clone();
             let mut gen = |g: &mut Gen<'m>| -> Res<Vec<String>> {
                 let mut out = Vec::new();
                 let rhs = g.expr(rhs_e, None, &mut out)?;
-                out.push(format!("values.{id}[o] = {};", rhs.text));
+                out.push(format!("{target}[o] = {};", rhs.text));
                 out.push("o += 1;".into());
                 Ok(out)
             };
-            let lines = self.nest(&levels, split.as_ref(), &mut gen)?;
-            let _ = write!(body, "{{ let mut o = 0usize; {} }}", lines.join(" "));
+            self.chunk_loop = chunk
+                .as_ref()
+                .map(|ch| (levels[0].0.clone(), ch.range(&levels[0].1)));
+            let lines = self.nest(&levels, split.as_ref(), &mut gen);
+            self.chunk_loop = None;
+            let lines = format!("let mut o = 0usize; {}", lines?.join(" "));
+            let lines = self.in_threads(&levels, chunk.as_ref(), &whole, &part, lines);
+            let _ = write!(body, "{{ {lines} }}");
         }
         doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.\n");
+        if !body.contains("split_rows(") {
+            // Nothing here has rows to split.
+            body.insert_str(0, "let _ = threads;");
+        }
         let prologue = self.size_prologue();
         let g = self.fn_generics();
         let (ip, vp) = (self.struct_params("'_"), self.struct_params(""));
         Ok(format!(
-            "{doc}#[allow(non_snake_case)]\npub fn forward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}) {{ {prologue} {body} }}\n"
+            "{doc}pub fn forward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}) {{ forward_threads(sizes, inputs, values, 1) }}\n\
+             /// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.\n///\n/// # Panics\n///\n/// As [`forward`].\n#[allow(non_snake_case)]\npub fn forward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
     }
 
@@ -1587,8 +1620,18 @@ impl<'m> Gen<'m> {
                 } else {
                     RowInit::Keep
                 };
-                if let Some(lines) = self.row_nest(t, &levels, &terms, &target, init) {
-                    let _ = write!(body, "{open} {{ {} }}", lines?.join(" "));
+                // Targets with two or more indices are split across threads
+                // by their first index (each thread writes its own rows).
+                let chunk = (levels.len() >= 2).then(|| Chunk {
+                    first: self.fresh("first"),
+                    count: self.fresh("count"),
+                });
+                if let Some(lines) =
+                    self.row_nest(t, &levels, &terms, &target, init, chunk.as_ref())
+                {
+                    let lines = lines?.join(" ");
+                    let lines = self.in_threads(&levels, chunk.as_ref(), &target, &target, lines);
+                    let _ = write!(body, "{open} {{ {lines} }}");
                     continue;
                 }
             }
@@ -1634,14 +1677,34 @@ impl<'m> Gen<'m> {
                 }
                 Ok(out)
             };
-            let lines = self.nest(&levels, split.as_ref(), &mut gen)?;
+            // Split across threads as above, unless the first index is the
+            // one split into border and interior, or the seed is read at
+            // the running offset `o`.
+            let chunk =
+                (levels.len() >= 2 && !a.seeded && split.as_ref().is_none_or(|s| s.level != 0))
+                    .then(|| Chunk {
+                        first: self.fresh("first"),
+                        count: self.fresh("count"),
+                    });
+            self.chunk_loop = chunk
+                .as_ref()
+                .map(|ch| (levels[0].0.clone(), ch.range(&levels[0].1)));
+            let lines = self.nest(&levels, split.as_ref(), &mut gen);
+            self.chunk_loop = None;
+            let lines = lines?;
             if scalar {
                 let _ = write!(body, "{open} {{ {} }}", lines.join(" "));
             } else {
-                let _ = write!(body, "{open} {{ let mut o = 0usize; {} }}", lines.join(" "));
+                let lines = format!("let mut o = 0usize; {}", lines.join(" "));
+                let lines = self.in_threads(&levels, chunk.as_ref(), &target, &target, lines);
+                let _ = write!(body, "{open} {{ {lines} }}");
             }
         }
 
+        if !body.contains("split_rows(") {
+            // Nothing here has rows to split.
+            body.insert_str(0, "let _ = threads;");
+        }
         let prologue = self.size_prologue();
         let g = self.fn_generics();
         let (ip, vp, sp, gp) = (
@@ -1651,8 +1714,30 @@ impl<'m> Gen<'m> {
             self.struct_params("'_"),
         );
         Ok(format!(
-            "{doc}#[allow(non_snake_case)]\npub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ {prologue} {body} }}\n"
+            "{doc}pub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ backward_threads(sizes, inputs, values, seeds, grads, 1) }}\n\
+             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.\n///\n/// # Panics\n///\n/// As [`backward`].\n#[allow(non_snake_case)]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
+    }
+
+    /// `lines` (a target's loop nest over the rows of `chunk`, writing the
+    /// slice `part`) run by `split_rows` over the first index of the buffer
+    /// `whole`, on `threads` threads.
+    fn in_threads(
+        &mut self,
+        levels: &[Level],
+        chunk: Option<&Chunk>,
+        whole: &str,
+        part: &str,
+        lines: String,
+    ) -> String {
+        let Some(ch) = chunk else { return lines };
+        self.helpers.insert("split_rows");
+        let rows = self.extent_usize(&levels[0].1.lo, &levels[0].1.hi);
+        let (f, c, ty) = (&ch.first, &ch.count, self.ty());
+        format!(
+            "split_rows(&mut {whole}[..], {}, threads, |{f}: usize, {c}: usize, {part}: &mut [{ty}]| {{ let {f} = {f} as i64; let {c} = {c} as i64; {lines} }});",
+            rows.text
+        )
     }
 
     /// The statements that add one contribution to `acc` at the current
@@ -1775,6 +1860,10 @@ impl<'m> Gen<'m> {
             });
             let body = wrap(self.nest(rest, deeper.as_ref(), inner)?);
             let lv = self.loop_var(v, &body);
+            let r = match &self.chunk_loop {
+                Some((cv, cr)) if self.var(cv) == v => cr.clone(),
+                _ => r.clone(),
+            };
             let (lo, hi) = (self.poly(&r.lo), self.poly(&r.hi));
             return Ok(vec![format!(
                 "for {lv} in {}..={} {{ {} }}",
@@ -2126,6 +2215,7 @@ impl<'m> Gen<'m> {
                 "at" => format!(
                     "/// `b[idx]` in a row-major tensor with extents `ext`, zero outside (zero padding).\n#[inline(always)]\nfn at{gn}(b: &[{ty}], idx: [i64; N], ext: [i64; N]) -> {ty} {{ let mut off = 0i64; for (&i, &e) in idx.iter().zip(ext.iter()) {{ if i < 0 || i >= e {{ return {zero}; }} off = off * e + i; }} b[off as usize] }}"
                 ),
+                "split_rows" => "/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows<E: ::core::marker::Send, F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync>(buf: &mut [E], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf); return; } let row_len = buf.len() / rows; let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let mut rest = buf; let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); rest = tail; if first + count < rows { s.spawn(move || f(first, count, part)); } else { f(first, count, part); } first += count; } }); }".into(),
                 "dim" => "/// The number of points of a range with `e = hi - lo + 1` (0 when empty).\n#[inline(always)]\nfn dim(e: i64) -> usize { if e > 0 { e as usize } else { 0 } }".into(),
                 "check_len" => "/// Panics unless a slice has the length its index ranges give it.\n#[track_caller]\nfn check_len(what: &str, actual: usize, expected: usize) { if actual != expected { panic!(\"sharegrad: {what} has length {actual}, expected {expected}\"); } }".into(),
                 "sigma" => format!("/// The logistic function, in its numerically stable form.\n#[inline]\nfn sigma{g}(x: {ty}) -> {ty} {{ if x >= {zero} {{ {one} / ({one} + (-x).exp()) }} else {{ let e = x.exp(); e / ({one} + e) }} }}"),
@@ -2146,7 +2236,7 @@ impl<'m> Gen<'m> {
 
 fn real_trait() -> String {
     let mut s = String::from(
-        "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign {\n\
+        "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign + ::core::marker::Send + ::core::marker::Sync {\n\
          /// 0.\nfn zero() -> Self;\n/// 1.\nfn one() -> Self;\n/// The nearest value.\nfn from_f64(x: f64) -> Self;\n/// `e^x`.\nfn exp(self) -> Self;\n/// Natural logarithm.\nfn ln(self) -> Self;\n/// `ln(1 + x)`.\nfn ln_1p(self) -> Self;\n/// Hyperbolic tangent.\nfn tanh(self) -> Self;\n/// Square root.\nfn sqrt(self) -> Self;\n/// Absolute value.\nfn abs(self) -> Self;\n/// Integer power.\nfn powi(self, n: i32) -> Self;\n/// Real power.\nfn powf(self, e: Self) -> Self;\n}\n",
     );
     for t in ["f32", "f64"] {

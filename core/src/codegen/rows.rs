@@ -57,6 +57,24 @@ enum Mode<'a> {
     Reduce { acc: &'a str },
 }
 
+/// The rows `first .. first + count` of a target's first index that one
+/// thread computes (names of `i64` variables in the generated code).
+pub(super) struct Chunk {
+    pub first: String,
+    pub count: String,
+}
+
+impl Chunk {
+    /// The chunk's part of the first index's range.
+    pub fn range(&self, r: &Range) -> Range {
+        let lo = r.lo.add(&Poly::var(&self.first));
+        Range {
+            hi: lo.add(&Poly::var(&self.count)).add_int(-1),
+            lo,
+        }
+    }
+}
+
 /// A term after analysis.
 struct Plan<'e> {
     /// Sums outermost first, with bounds free of the row index.
@@ -127,6 +145,7 @@ impl<'m> Gen<'m> {
         terms: &[RowTerm<'_>],
         target: &str,
         init: RowInit,
+        chunk: Option<&Chunk>,
     ) -> Option<Res<Vec<String>>> {
         let ((v, vr, _), outer) = levels.split_last()?;
         if !super::is_long(vr) || levels.iter().any(|(_, _, c)| !c.is_empty()) {
@@ -143,7 +162,7 @@ impl<'m> Gen<'m> {
             scope.extend(term.sums.iter().map(|s| (s.var.clone(), s.range.clone())));
             plans.push(self.row_plan(&scope, v, vr, term)?);
         }
-        Some(self.row_emit(tensor, outer, v, vr, &plans, target, init))
+        Some(self.row_emit(tensor, outer, v, vr, &plans, target, init, chunk))
     }
 
     /// One contribution at a fixed target point whose innermost sum is
@@ -368,17 +387,28 @@ impl<'m> Gen<'m> {
         plans: &[Plan<'_>],
         target: &str,
         init: RowInit,
+        chunk: Option<&Chunk>,
     ) -> Res<Vec<String>> {
         let row = self.fresh("row");
         let len = self.extent_usize(&vr.lo, &vr.hi);
         // The row's first element.
         let mut index: Vec<Poly> = outer.iter().map(|(n, _, _)| Poly::var(n)).collect();
         index.push(vr.lo.clone());
-        let base = self.offset_i64(&Read {
+        let mut base = self.offset_i64(&Read {
             tensor,
             slot: Slot::Value,
-            index,
+            index: index.clone(),
         });
+        // In a chunk, the target slice starts at the chunk's first row.
+        let seed_base = base.clone();
+        if let Some(ch) = chunk {
+            index[0] = index[0].sub(&Poly::var(&ch.first));
+            base = self.offset_i64(&Read {
+                tensor,
+                slot: Slot::Value,
+                index,
+            });
+        }
         let mut body = Vec::new();
         let len = if len.text.parse::<i64>().is_ok() {
             len
@@ -402,7 +432,7 @@ impl<'m> Gen<'m> {
                 let (s, o) = (self.fresh("s"), self.fresh("o"));
                 body.push(format!(
                     "for ({o}, {s}) in {row}.iter_mut().zip({}) {{ *{o} += *{s}; }}",
-                    Self::slice(seed, &base, &len.text, false)
+                    Self::slice(seed, &seed_base, &len.text, false)
                 ));
             }
         }
@@ -424,7 +454,11 @@ impl<'m> Gen<'m> {
         }
         // The outer target loops.
         let mut lines = body;
-        for (n, r, _) in outer.iter().rev() {
+        for (k, (n, r, _)) in outer.iter().enumerate().rev() {
+            let r = match chunk {
+                Some(ch) if k == 0 => &ch.range(r),
+                _ => r,
+            };
             let lv = self.loop_var(&self.var(n), &lines);
             let (lo, hi) = (self.poly(&r.lo), self.poly(&r.hi));
             lines = vec![format!(
