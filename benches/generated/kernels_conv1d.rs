@@ -67,7 +67,7 @@ pub fn forward_threads(
     let row1 = &mut values.x[..len2];
     row1.fill(0.0_f32);
     if len2 > 0 {
-        for a in 0..=6 {
+        for a in 0..7 {
             let y_row6 = &inputs.y[a as usize..][..len2];
             let w7 = inputs.w[a as usize];
             for t3 in 0..len2 {
@@ -145,7 +145,7 @@ pub fn backward_threads(
         let len10 = dim(n);
         let row9 = &mut grad8[..len10];
         if len10 > 0 {
-            for a in (-n + 7).max(0)..=(n - 1).min(6) {
+            for a in (-n + 7).max(0)..(n - 1).min(6) + 1 {
                 let lo12 = a.max(0);
                 let hi13 = (n + a - 7).min(n - 1);
                 if lo12 <= hi13 {
@@ -163,7 +163,7 @@ pub fn backward_threads(
     }
     if let ::core::option::Option::Some(grad18) = grads.w.as_deref_mut() {
         let mut o = 0usize;
-        for j in 0..=6 {
+        for j in 0..7 {
             let mut acc = 0.0_f32;
             let lo20 = 0;
             let hi21 = n - 7;

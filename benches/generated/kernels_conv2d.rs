@@ -84,31 +84,77 @@ pub fn forward_threads(
         |first1: usize, count2: usize, x_part3: &mut [f32]| {
             let first1 = first1 as i64;
             let count2 = count2 as i64;
-            for n in first1..=count2 + first1 - 1 {
-                for k in 0..=K - 1 {
-                    for i in 0..=H - 1 {
+            for n in first1..count2 + first1 {
+                for k in 0..K {
+                    for i in 0..H {
                         let len5 = dim(W);
                         let row4 = &mut x_part3[((((n - first1) * K + k) * H + i) * W)
                             as usize..][..len5];
                         row4.fill(0.0_f32);
                         if len5 > 0 {
-                            for c in 0..=C - 1 {
-                                for a in 0..=2 {
-                                    if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
-                                        for b in 0..=2 {
-                                            let lo7 = (-b + 1).max(0);
-                                            let hi8 = (W - 1).min(W - b);
-                                            if lo7 <= hi8 {
-                                                let j = lo7;
-                                                let n9 = (hi8 - lo7 + 1) as usize;
-                                                let seg10 = &mut row4[j as usize..][..n9];
-                                                let y_row11 = &inputs
-                                                    .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
-                                                    as usize..][..n9];
-                                                let w12 = inputs
-                                                    .w[(((k * C + c) * 3 + a) * 3 + b) as usize];
-                                                for t6 in 0..n9 {
-                                                    seg10[t6] += w12 * y_row11[t6];
+                            for a in 0..3 {
+                                if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
+                                    for b in 0..3 {
+                                        let lo7 = (-b + 1).max(0);
+                                        let hi8 = (W - 1).min(W - b);
+                                        if lo7 <= hi8 {
+                                            let j = lo7;
+                                            let n9 = (hi8 - lo7 + 1) as usize;
+                                            let seg10 = &mut row4[j as usize..][..n9];
+                                            let mut t011 = 0usize;
+                                            while t011 + 32 <= n9 {
+                                                let j = j + t011 as i64;
+                                                let mut tile12 = [0.0_f32; 32];
+                                                let mut off17 = (n * C * H + (a + i - 1)) * W + (b + j - 1);
+                                                let mut off19 = (k * C * 3 + a) * 3 + b;
+                                                for _ in 0..C {
+                                                    let y18 = &inputs.y[off17 as usize..][..32];
+                                                    let w20 = inputs.w[off19 as usize];
+                                                    for l13 in 0..32 {
+                                                        tile12[l13] += w20 * y18[l13];
+                                                    }
+                                                    off17 += H * W;
+                                                    off19 += 9;
+                                                }
+                                                let out14 = &mut seg10[t011..][..32];
+                                                for l13 in 0..32 {
+                                                    out14[l13] += tile12[l13];
+                                                }
+                                                t011 += 32;
+                                            }
+                                            while t011 + 8 <= n9 {
+                                                let j = j + t011 as i64;
+                                                let mut tile12 = [0.0_f32; 8];
+                                                let mut off21 = (n * C * H + (a + i - 1)) * W + (b + j - 1);
+                                                let mut off23 = (k * C * 3 + a) * 3 + b;
+                                                for _ in 0..C {
+                                                    let y22 = &inputs.y[off21 as usize..][..8];
+                                                    let w24 = inputs.w[off23 as usize];
+                                                    for l13 in 0..8 {
+                                                        tile12[l13] += w24 * y22[l13];
+                                                    }
+                                                    off21 += H * W;
+                                                    off23 += 9;
+                                                }
+                                                let out14 = &mut seg10[t011..][..8];
+                                                for l13 in 0..8 {
+                                                    out14[l13] += tile12[l13];
+                                                }
+                                                t011 += 8;
+                                            }
+                                            if t011 < n9 {
+                                                let j = j + t011 as i64;
+                                                let rest15 = n9 - t011;
+                                                let out14 = &mut seg10[t011..][..rest15];
+                                                for c in 0..C {
+                                                    let y_row25 = &inputs
+                                                        .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
+                                                        as usize..][..rest15];
+                                                    let w26 = inputs
+                                                        .w[(((k * C + c) * 3 + a) * 3 + b) as usize];
+                                                    for t16 in 0..rest15 {
+                                                        out14[t16] += w26 * y_row25[t16];
+                                                    }
                                                 }
                                             }
                                         }
@@ -190,37 +236,83 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 9 * dim(K) * dim(C));
     }
-    if let ::core::option::Option::Some(grad13) = grads.y.as_deref_mut() {
+    if let ::core::option::Option::Some(grad27) = grads.y.as_deref_mut() {
         split_rows(
-            &mut grad13[..],
+            &mut grad27[..],
             dim(N),
             threads,
-            |first14: usize, count15: usize, grad13: &mut [f32]| {
-                let first14 = first14 as i64;
-                let count15 = count15 as i64;
-                for l in first14..=count15 + first14 - 1 {
-                    for m in 0..=C - 1 {
-                        for p in 0..=H - 1 {
-                            let len17 = dim(W);
-                            let row16 = &mut grad13[((((l - first14) * C + m) * H + p)
-                                * W) as usize..][..len17];
-                            if len17 > 0 {
-                                for k in 0..=K - 1 {
-                                    for a in (p - H + 2).max(0)..=(p + 1).min(2) {
-                                        for b in (-W + 2).max(0)..=W.min(2) {
-                                            let lo19 = (b - 1).max(0);
-                                            let hi20 = (W + b - 2).min(W - 1);
-                                            if lo19 <= hi20 {
-                                                let q = lo19;
-                                                let n21 = (hi20 - lo19 + 1) as usize;
-                                                let seg22 = &mut row16[q as usize..][..n21];
-                                                let x_row23 = &seeds
-                                                    .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
-                                                    as usize..][..n21];
-                                                let w24 = inputs
-                                                    .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
-                                                for t18 in 0..n21 {
-                                                    seg22[t18] += x_row23[t18] * w24;
+            |first28: usize, count29: usize, grad27: &mut [f32]| {
+                let first28 = first28 as i64;
+                let count29 = count29 as i64;
+                for l in first28..count29 + first28 {
+                    for m in 0..C {
+                        for p in 0..H {
+                            let len31 = dim(W);
+                            let row30 = &mut grad27[((((l - first28) * C + m) * H + p)
+                                * W) as usize..][..len31];
+                            if len31 > 0 {
+                                for a in (p - H + 2).max(0)..(p + 1).min(2) + 1 {
+                                    for b in (-W + 2).max(0)..W.min(2) + 1 {
+                                        let lo33 = (b - 1).max(0);
+                                        let hi34 = (W + b - 2).min(W - 1);
+                                        if lo33 <= hi34 {
+                                            let q = lo33;
+                                            let n35 = (hi34 - lo33 + 1) as usize;
+                                            let seg36 = &mut row30[q as usize..][..n35];
+                                            let mut t037 = 0usize;
+                                            while t037 + 32 <= n35 {
+                                                let q = q + t037 as i64;
+                                                let mut tile38 = [0.0_f32; 32];
+                                                let mut off43 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
+                                                let mut off45 = ((0 * C + m) * 3 + a) * 3 + b;
+                                                for _ in 0..K {
+                                                    let x44 = &seeds.x[off43 as usize..][..32];
+                                                    let w46 = inputs.w[off45 as usize];
+                                                    for l39 in 0..32 {
+                                                        tile38[l39] += x44[l39] * w46;
+                                                    }
+                                                    off43 += H * W;
+                                                    off45 += 9 * C;
+                                                }
+                                                let out40 = &mut seg36[t037..][..32];
+                                                for l39 in 0..32 {
+                                                    out40[l39] += tile38[l39];
+                                                }
+                                                t037 += 32;
+                                            }
+                                            while t037 + 8 <= n35 {
+                                                let q = q + t037 as i64;
+                                                let mut tile38 = [0.0_f32; 8];
+                                                let mut off47 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
+                                                let mut off49 = ((0 * C + m) * 3 + a) * 3 + b;
+                                                for _ in 0..K {
+                                                    let x48 = &seeds.x[off47 as usize..][..8];
+                                                    let w50 = inputs.w[off49 as usize];
+                                                    for l39 in 0..8 {
+                                                        tile38[l39] += x48[l39] * w50;
+                                                    }
+                                                    off47 += H * W;
+                                                    off49 += 9 * C;
+                                                }
+                                                let out40 = &mut seg36[t037..][..8];
+                                                for l39 in 0..8 {
+                                                    out40[l39] += tile38[l39];
+                                                }
+                                                t037 += 8;
+                                            }
+                                            if t037 < n35 {
+                                                let q = q + t037 as i64;
+                                                let rest41 = n35 - t037;
+                                                let out40 = &mut seg36[t037..][..rest41];
+                                                for k in 0..K {
+                                                    let x_row51 = &seeds
+                                                        .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
+                                                        as usize..][..rest41];
+                                                    let w52 = inputs
+                                                        .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
+                                                    for t42 in 0..rest41 {
+                                                        out40[t42] += x_row51[t42] * w52;
+                                                    }
                                                 }
                                             }
                                         }
@@ -233,52 +325,52 @@ pub fn backward_threads(
             },
         );
     }
-    if let ::core::option::Option::Some(grad25) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad53) = grads.w.as_deref_mut() {
         split_rows(
-            &mut grad25[..],
+            &mut grad53[..],
             dim(K),
             threads,
-            |first28: usize, count29: usize, grad25: &mut [f32]| {
-                let first28 = first28 as i64;
-                let count29 = count29 as i64;
+            |first56: usize, count57: usize, grad53: &mut [f32]| {
+                let first56 = first56 as i64;
+                let count57 = count57 as i64;
                 let mut o = 0usize;
-                for l in first28..=count29 + first28 - 1 {
-                    for m in 0..=C - 1 {
-                        for p in 0..=2 {
-                            for q in 0..=2 {
+                for l in first56..count57 + first56 {
+                    for m in 0..C {
+                        for p in 0..3 {
+                            for q in 0..3 {
                                 let mut acc = 0.0_f32;
-                                for n in 0..=N - 1 {
-                                    for i in 0..=H - 1 {
+                                for n in 0..N {
+                                    for i in 0..H {
                                         if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
-                                            let lo31 = (-q + 1).max(0);
-                                            let hi32 = (W - 1).min(W - q);
-                                            if lo31 <= hi32 {
-                                                let j = lo31;
-                                                let n33 = (hi32 - lo31 + 1) as usize;
-                                                let y_row34 = &inputs
+                                            let lo59 = (-q + 1).max(0);
+                                            let hi60 = (W - 1).min(W - q);
+                                            if lo59 <= hi60 {
+                                                let j = lo59;
+                                                let n61 = (hi60 - lo59 + 1) as usize;
+                                                let y_row62 = &inputs
                                                     .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
-                                                    as usize..][..n33];
-                                                let x_row35 = &seeds
-                                                    .x[(((n * K + l) * H + i) * W + j) as usize..][..n33];
-                                                let mut lanes36 = [0.0_f32; 8];
-                                                for c37 in 0..n33 / 8 {
-                                                    let y_row34_8 = &y_row34[8 * c37..][..8];
-                                                    let x_row35_8 = &x_row35[8 * c37..][..8];
-                                                    for l38 in 0..8 {
-                                                        lanes36[l38] += x_row35_8[l38] * y_row34_8[l38];
+                                                    as usize..][..n61];
+                                                let x_row63 = &seeds
+                                                    .x[(((n * K + l) * H + i) * W + j) as usize..][..n61];
+                                                let mut lanes64 = [0.0_f32; 8];
+                                                for c65 in 0..n61 / 8 {
+                                                    let y_row62_8 = &y_row62[8 * c65..][..8];
+                                                    let x_row63_8 = &x_row63[8 * c65..][..8];
+                                                    for l66 in 0..8 {
+                                                        lanes64[l66] += x_row63_8[l66] * y_row62_8[l66];
                                                     }
                                                 }
-                                                for t30 in n33 / 8 * 8..n33 {
-                                                    acc += x_row35[t30] * y_row34[t30];
+                                                for t58 in n61 / 8 * 8..n61 {
+                                                    acc += x_row63[t58] * y_row62[t58];
                                                 }
                                                 acc
-                                                    += ((lanes36[0] + lanes36[1]) + (lanes36[2] + lanes36[3]))
-                                                        + ((lanes36[4] + lanes36[5]) + (lanes36[6] + lanes36[7]));
+                                                    += ((lanes64[0] + lanes64[1]) + (lanes64[2] + lanes64[3]))
+                                                        + ((lanes64[4] + lanes64[5]) + (lanes64[6] + lanes64[7]));
                                             }
                                         }
                                     }
                                 }
-                                grad25[o] += acc;
+                                grad53[o] += acc;
                                 o += 1;
                             }
                         }

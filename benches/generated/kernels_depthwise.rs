@@ -81,17 +81,17 @@ pub fn forward_threads(
         |first1: usize, count2: usize, x_part3: &mut [f32]| {
             let first1 = first1 as i64;
             let count2 = count2 as i64;
-            for n in first1..=count2 + first1 - 1 {
-                for c in 0..=C - 1 {
-                    for i in 0..=H - 1 {
+            for n in first1..count2 + first1 {
+                for c in 0..C {
+                    for i in 0..H {
                         let len5 = dim(W);
                         let row4 = &mut x_part3[((((n - first1) * C + c) * H + i) * W)
                             as usize..][..len5];
                         row4.fill(0.0_f32);
                         if len5 > 0 {
-                            for a in 0..=2 {
+                            for a in 0..3 {
                                 if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
-                                    for b in 0..=2 {
+                                    for b in 0..3 {
                                         let lo7 = (-b + 1).max(0);
                                         let hi8 = (W - 1).min(W - b);
                                         if lo7 <= hi8 {
@@ -191,15 +191,15 @@ pub fn backward_threads(
             |first14: usize, count15: usize, grad13: &mut [f32]| {
                 let first14 = first14 as i64;
                 let count15 = count15 as i64;
-                for k in first14..=count15 + first14 - 1 {
-                    for l in 0..=C - 1 {
-                        for m in 0..=H - 1 {
+                for k in first14..count15 + first14 {
+                    for l in 0..C {
+                        for m in 0..H {
                             let len17 = dim(W);
                             let row16 = &mut grad13[((((k - first14) * C + l) * H + m)
                                 * W) as usize..][..len17];
                             if len17 > 0 {
-                                for a in (m - H + 2).max(0)..=(m + 1).min(2) {
-                                    for b in (-W + 2).max(0)..=W.min(2) {
+                                for a in (m - H + 2).max(0)..(m + 1).min(2) + 1 {
+                                    for b in (-W + 2).max(0)..W.min(2) + 1 {
                                         let lo19 = (b - 1).max(0);
                                         let hi20 = (W + b - 2).min(W - 1);
                                         if lo19 <= hi20 {
@@ -232,12 +232,12 @@ pub fn backward_threads(
                 let first28 = first28 as i64;
                 let count29 = count29 as i64;
                 let mut o = 0usize;
-                for k in first28..=count29 + first28 - 1 {
-                    for l in 0..=2 {
-                        for m in 0..=2 {
+                for k in first28..count29 + first28 {
+                    for l in 0..3 {
+                        for m in 0..3 {
                             let mut acc = 0.0_f32;
-                            for n in 0..=N - 1 {
-                                for i in 0..=H - 1 {
+                            for n in 0..N {
+                                for i in 0..H {
                                     if 0 <= (i + l - 1) && (i + l - 1) <= (H - 1) {
                                         let lo31 = (-m + 1).max(0);
                                         let hi32 = (W - 1).min(W - m);

@@ -87,9 +87,9 @@ pub fn forward_threads(
                 let first1 = first1 as i64;
                 let count2 = count2 as i64;
                 let mut o = 0usize;
-                for n in first1..=count2 + first1 - 1 {
-                    for c in 0..=C - 1 {
-                        for i in 0..=floor_div(H - 2, 2) {
+                for n in first1..count2 + first1 {
+                    for c in 0..C {
+                        for i in 0..floor_div(H - 2, 2) + 1 {
                             if H - 2 * i - 2 >= 0 {
                                 for j in 0..=floor_div(W - 2, 2) {
                                     let mut max7 = 0.0_f32;
@@ -226,16 +226,16 @@ pub fn backward_threads(
                 let first19 = first19 as i64;
                 let count20 = count20 as i64;
                 let mut o = 0usize;
-                for k in first19..=count20 + first19 - 1 {
-                    for l in 0..=C - 1 {
-                        for m in 0..=H - 1 {
-                            for p in 0..=W - 1 {
+                for k in first19..count20 + first19 {
+                    for l in 0..C {
+                        for m in 0..H {
+                            for p in 0..W {
                                 let mut acc = 0.0_f32;
                                 for i in ceil_div(m - 1, 2)
-                                    .max(0)..=floor_div(H - 2, 2).min(floor_div(m, 2))
+                                    .max(0)..floor_div(H - 2, 2).min(floor_div(m, 2)) + 1
                                 {
                                     for j in ceil_div(p - 1, 2)
-                                        .max(0)..=floor_div(W - 2, 2).min(floor_div(p, 2))
+                                        .max(0)..floor_div(W - 2, 2).min(floor_div(p, 2)) + 1
                                     {
                                         let mut best21 = 0.0_f32;
                                         let mut found22 = false;

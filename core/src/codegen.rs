@@ -612,6 +612,13 @@ impl<'m> Gen<'m> {
         }
     }
 
+    /// `lo..hi + 1`: an inclusive range as the exclusive `Range`, which
+    /// compiles to a simpler loop than `RangeInclusive`.
+    fn range_code(&mut self, lo: &Poly, hi: &Poly) -> String {
+        let (lo, end) = (self.poly(lo), self.poly(&hi.add_int(1)));
+        format!("{}..{}", lo.at(Prec::Add), end.at(Prec::Add))
+    }
+
     /// `dim(hi - lo + 1)`: the number of points of a range, as `usize`.
     fn extent_usize(&mut self, lo: &Poly, hi: &Poly) -> Code {
         let e = hi.sub(lo).add_int(1);
@@ -840,15 +847,10 @@ impl<'m> Gen<'m> {
                 let mut lines = inner;
                 for (var, range) in chain.iter().rev() {
                     let range = self.range_of(var, range);
-                    let (lo, hi) = (self.poly(&range.lo), self.poly(&range.hi));
+                    let range = self.range_code(&range.lo, &range.hi);
                     let v = self.var(var);
                     let v = self.loop_var(&v, &lines);
-                    lines = vec![format!(
-                        "for {v} in {}..={} {{ {} }}",
-                        lo.at(Prec::Add),
-                        hi.at(Prec::Add),
-                        lines.join(" ")
-                    )];
+                    lines = vec![format!("for {v} in {range} {{ {} }}", lines.join(" "))];
                 }
                 out.push(format!("let mut {s} = {};", self.zero().text));
                 out.extend(lines);
@@ -1864,11 +1866,9 @@ impl<'m> Gen<'m> {
                 Some((cv, cr)) if self.var(cv) == v => cr.clone(),
                 _ => r.clone(),
             };
-            let (lo, hi) = (self.poly(&r.lo), self.poly(&r.hi));
+            let range = self.range_code(&r.lo, &r.hi);
             return Ok(vec![format!(
-                "for {lv} in {}..={} {{ {} }}",
-                lo.at(Prec::Add),
-                hi.at(Prec::Add),
+                "for {lv} in {range} {{ {} }}",
                 body.join(" ")
             )]);
         }

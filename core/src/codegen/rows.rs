@@ -75,6 +75,19 @@ impl Chunk {
     }
 }
 
+/// Statements around a loop whose reads step through memory: before it,
+/// in its body, and at the end of its body.
+#[derive(Default)]
+struct Stepped {
+    pre: Vec<String>,
+    body: Vec<String>,
+    post: Vec<String>,
+}
+
+/// Tile widths of a row loop whose innermost sum is tiled: four vectors of
+/// f32 (eight registers of f64), then one.
+const TILES: [usize; 2] = [32, 8];
+
 /// A term after analysis.
 struct Plan<'e> {
     /// Sums outermost first, with bounds free of the row index.
@@ -153,6 +166,21 @@ impl<'m> Gen<'m> {
         }
         let mut plans = Vec::new();
         for term in terms {
+            // A long sum innermost (where it can be tiled), when no sum's
+            // range depends on another's.
+            let mut sums = term.sums.clone();
+            let independent = sums.iter().all(|s| {
+                sums.iter()
+                    .all(|t| !s.range.lo.mentions(&t.var) && !s.range.hi.mentions(&t.var))
+            });
+            if independent {
+                sums.sort_by_key(|s| super::is_long(&s.range));
+            }
+            let term = &RowTerm {
+                sums,
+                conds: term.conds.clone(),
+                body: term.body,
+            };
             // The domain: the target's indices, then the sums with their
             // original bounds.
             let mut scope: Vec<(String, Range)> = levels
@@ -460,13 +488,8 @@ impl<'m> Gen<'m> {
                 _ => r,
             };
             let lv = self.loop_var(&self.var(n), &lines);
-            let (lo, hi) = (self.poly(&r.lo), self.poly(&r.hi));
-            lines = vec![format!(
-                "for {lv} in {}..={} {{ {} }}",
-                lo.at(Prec::Add),
-                hi.at(Prec::Add),
-                lines.join(" ")
-            )];
+            let range = self.range_code(&r.lo, &r.hi);
+            lines = vec![format!("for {lv} in {range} {{ {} }}", lines.join(" "))];
         }
         Ok(lines)
     }
@@ -479,6 +502,106 @@ impl<'m> Gen<'m> {
         } else {
             format!("&{m}{buf}[{} as usize..][..{len}]", off.at(Prec::Unary))
         }
+    }
+
+    /// Slices the plan's row reads (from `v = start`, `len` long) and reads
+    /// its hoisted reads, appending the statements to `lines`; returns the
+    /// names of both. Hoisted reads are marked unchecked (the caller restores
+    /// `self.unchecked`).
+    #[allow(clippy::type_complexity)]
+    fn plan_reads(
+        &mut self,
+        plan: &Plan<'_>,
+        v: &str,
+        start: &Poly,
+        len: &str,
+        lines: &mut Vec<String>,
+    ) -> (Vec<(ReadKey, String)>, Vec<(ReadKey, String)>) {
+        let mut rows = Vec::new();
+        let mut hoisted = Vec::new();
+        for r in &plan.rows {
+            let buf = self.buffer(r).unwrap_or_default();
+            let name = self.fresh(&format!("{}_row", self.ident[r.tensor]));
+            let first = Read {
+                index: r.index.iter().map(|ix| ix.substitute(v, start)).collect(),
+                ..r.clone()
+            };
+            let off = self.offset_i64(&first);
+            lines.push(format!(
+                "let {name} = {};",
+                Self::slice(&buf, &off, len, false)
+            ));
+            rows.push((read_key(r), name));
+        }
+        for r in &plan.hoisted {
+            self.unchecked.insert(read_key(r));
+            let c = self.read(r);
+            let name = self.fresh(&self.ident[r.tensor].clone());
+            lines.push(format!("let {name} = {};", c.text));
+            hoisted.push((read_key(r), name));
+        }
+        (rows, hoisted)
+    }
+
+    /// The summand with the sliced `rows` indexed by `at` and the `hoisted`
+    /// values; the last line is its value, the ones before statements it
+    /// needs (with `v = start + pos` where something else reads `v`).
+    #[allow(clippy::too_many_arguments)]
+    fn summand(
+        &mut self,
+        plan: &Plan<'_>,
+        rows: &[(ReadKey, String)],
+        hoisted: &[(ReadKey, String)],
+        at: &str,
+        pos: &str,
+        v: &str,
+        start: &Poly,
+    ) -> Res<Vec<String>> {
+        self.row_reads.extend(hoisted.iter().cloned());
+        for (k, name) in rows {
+            self.row_reads.insert(k.clone(), format!("{name}[{at}]"));
+        }
+        let mut pre = Vec::new();
+        let value = self.expr(plan.body, None, &mut pre);
+        self.row_reads.clear();
+        pre.push(value?.text);
+        let vv = self.var(v);
+        if pre.iter().any(|l| super::mentions_word(l, &vv)) {
+            let first = self.poly(start);
+            pre.insert(
+                0,
+                format!("let {vv} = {} + {pos} as i64;", first.at(Prec::Add)),
+            );
+        }
+        Ok(pre)
+    }
+
+    /// True when the term's innermost sum can move inside the row loop, so
+    /// that a tile of the row is summed in registers over it: it is long,
+    /// the row's limits and no condition depend on it, and the summand
+    /// needs no statements of its own.
+    fn tileable(&self, plan: &Plan<'_>) -> bool {
+        let Some((s, lo, hi)) = plan.sums.last() else {
+            return false;
+        };
+        let range = Range {
+            lo: lo.clone(),
+            hi: hi.clone(),
+        };
+        let mut simple = true;
+        visit_expr(plan.body, &mut |x| {
+            if matches!(x, Expr::Indicator(_)) {
+                simple = false;
+            }
+        });
+        simple
+            && super::is_long(&range)
+            && !plan
+                .lowers
+                .iter()
+                .chain(&plan.uppers)
+                .any(|p| p.mentions(s))
+            && !plan.conds.iter().any(|(d, _)| *d == plan.sums.len())
     }
 
     /// One term's loops: its sums, conditions and, innermost, the loop
@@ -494,6 +617,7 @@ impl<'m> Gen<'m> {
         let vv = self.var(v);
         // The whole row, or a segment whose limits depend on the sums.
         let whole = plan.full_row() && matches!(mode, Mode::Write { .. });
+        let tiled = matches!(mode, Mode::Write { assign: false, .. }) && self.tileable(plan);
         let (lo, hi) = (self.fresh("lo"), self.fresh("hi"));
         let (mut seg_lines, n, start) = match mode {
             Mode::Write { row_len, .. } if whole => {
@@ -519,80 +643,33 @@ impl<'m> Gen<'m> {
             Mode::Reduce { .. } => String::new(),
         };
         let saved_unchecked = self.unchecked.clone();
-        let mut rows: Vec<(ReadKey, String)> = Vec::new();
-        let mut hoisted = Vec::new();
-        for r in &plan.rows {
-            let buf = self.buffer(r).unwrap_or_default();
-            let name = self.fresh(&format!("{}_row", self.ident[r.tensor]));
-            let first = Read {
-                index: r.index.iter().map(|ix| ix.substitute(v, &start)).collect(),
-                ..r.clone()
-            };
-            let off = self.offset_i64(&first);
-            seg_lines.push(format!(
-                "let {name} = {};",
-                Self::slice(&buf, &off, &n, false)
-            ));
-            rows.push((read_key(r), name));
-        }
-        for r in &plan.hoisted {
-            self.unchecked.insert(read_key(r));
-            let c = self.read(r);
-            let name = self.fresh(&self.ident[r.tensor].clone());
-            seg_lines.push(format!("let {name} = {};", c.text));
-            hoisted.push((read_key(r), name));
-        }
-        // The summand with the sliced rows indexed by `at` (and `v` =
-        // start + `pos` where something else needs it).
-        let value_at = |g: &mut Gen<'m>,
-                        rows: &[(ReadKey, String)],
-                        at: &str,
-                        pos: &str|
-         -> Res<Vec<String>> {
-            g.row_reads.extend(hoisted.iter().cloned());
-            for (k, name) in rows {
-                g.row_reads.insert(k.clone(), format!("{name}[{at}]"));
-            }
-            let mut pre = Vec::new();
-            let value = g.expr(plan.body, None, &mut pre);
-            g.row_reads.clear();
-            pre.push(value?.text);
-            if pre.iter().any(|l| super::mentions_word(l, &vv)) {
-                let first = g.poly(&start);
-                pre.insert(
-                    0,
-                    format!("let {vv} = {} + {pos} as i64;", first.at(Prec::Add)),
-                );
-            }
-            Ok(pre)
-        };
         match mode {
+            Mode::Write { .. } if tiled => {
+                self.row_tiles(v, plan, &seg, &n, &start, &mut seg_lines)?;
+            }
             Mode::Write { assign, .. } => {
-                let mut inner = value_at(self, &rows, &t, &t)?;
+                let (rows, hoisted) = self.plan_reads(plan, v, &start, &n, &mut seg_lines);
+                let mut inner = self.summand(plan, &rows, &hoisted, &t, &t, v, &start)?;
                 let value = inner.pop().unwrap_or_default();
                 let op = if assign { "=" } else { "+=" };
                 inner.push(format!("{seg}[{t}] {op} {value};"));
                 seg_lines.push(format!("for {t} in 0..{n} {{ {} }}", inner.join(" ")));
             }
             Mode::Reduce { acc } => {
+                let (rows, hoisted) = self.plan_reads(plan, v, &start, &n, &mut seg_lines);
                 // Eight lanes over whole chunks of eight, then the rest.
                 let (lanes, c, l) = (self.fresh("lanes"), self.fresh("c"), self.fresh("l"));
-                let chunk: Vec<(String, String)> = rows
-                    .iter()
-                    .map(|(_, name)| (name.clone(), format!("{name}_8")))
-                    .collect();
                 let mut chunk_rows = Vec::new();
-                for (name, c8) in &chunk {
+                let mut in_chunk = Vec::new();
+                for (k, name) in &rows {
+                    let c8 = format!("{name}_8");
                     chunk_rows.push(format!("let {c8} = &{name}[8 * {c}..][..8];"));
+                    in_chunk.push((k.clone(), c8));
                 }
-                let in_chunk: Vec<(ReadKey, String)> = rows
-                    .iter()
-                    .zip(&chunk)
-                    .map(|((k, _), (_, c8))| (k.clone(), c8.clone()))
-                    .collect();
-                let mut lane = value_at(self, &in_chunk, &l, &format!("(8 * {c} + {l})"))?;
+                let pos = format!("(8 * {c} + {l})");
+                let mut lane = self.summand(plan, &in_chunk, &hoisted, &l, &pos, v, &start)?;
                 let lane_value = lane.pop().unwrap_or_default();
-                let mut tail = value_at(self, &rows, &t, &t)?;
+                let mut tail = self.summand(plan, &rows, &hoisted, &t, &t, v, &start)?;
                 let tail_value = tail.pop().unwrap_or_default();
                 let z = self.zero().text;
                 lane.push(format!("{lanes}[{l}] += {lane_value};"));
@@ -609,7 +686,7 @@ impl<'m> Gen<'m> {
             }
         }
         self.unchecked = saved_unchecked;
-        let mut lines = if whole {
+        let lines = if whole {
             seg_lines
         } else {
             let mut lo_p = vr.lo.clone();
@@ -627,8 +704,161 @@ impl<'m> Gen<'m> {
                 format!("if {lo} <= {hi} {{ {} }}", seg_lines.join(" ")),
             ]
         };
-        // Sums and conditions, innermost first.
-        for depth in (0..=plan.sums.len()).rev() {
+        // Sums and conditions, innermost first (a tiled term's innermost
+        // sum is inside the row loop already).
+        let outer = plan.sums.len() - usize::from(tiled);
+        Ok(self.wrap_sums(plan, outer, lines))
+    }
+
+    /// The row segment `seg` (`n` long, from `v = start`) in tiles of
+    /// `TILES` elements held in an array across the innermost sum, which the
+    /// compiler keeps in vector registers: each tile is loaded and stored
+    /// once per segment instead of once per iteration of that sum. The
+    /// last, shorter tile goes element by element.
+    fn row_tiles(
+        &mut self,
+        v: &str,
+        plan: &Plan<'_>,
+        seg: &str,
+        n: &str,
+        start: &Poly,
+        lines: &mut Vec<String>,
+    ) -> Res<()> {
+        let vv = self.var(v);
+        let (s, slo, shi) = plan.sums.last().cloned().unwrap_or_default();
+        let sv = self.var(&s);
+        let (t0, tile, l, out, rest, t) = (
+            self.fresh("t0"),
+            self.fresh("tile"),
+            self.fresh("l"),
+            self.fresh("out"),
+            self.fresh("rest"),
+            self.fresh("t"),
+        );
+        let range = self.range_code(&slo, &shi);
+        let first = self.poly(start);
+        let z = self.zero().text;
+        let here = Poly::var(v);
+        let sum_loop = |body: &[String]| {
+            let lv = if body.iter().any(|x| super::mentions_word(x, &sv)) {
+                sv.clone()
+            } else {
+                "_".to_string()
+            };
+            format!("for {lv} in {range} {{ {} }}", body.join(" "))
+        };
+        lines.push(format!("let mut {t0} = 0usize;"));
+        // Whole tiles, then tiles of one vector, then element by element.
+        for width in TILES {
+            let mut body = Vec::new();
+            let mut pre = Vec::new();
+            let mut post = Vec::new();
+            let width_text = width.to_string();
+            let (rows, hoisted) = match self.stepped_reads(plan, &s, &slo, &width_text) {
+                Some((rows, hoisted, lines)) => {
+                    pre = lines.pre;
+                    body = lines.body;
+                    post = lines.post;
+                    (rows, hoisted)
+                }
+                None => self.plan_reads(plan, v, &here, &width_text, &mut body),
+            };
+            let mut inner = self.summand(plan, &rows, &hoisted, &l, &l, v, &here)?;
+            let value = inner.pop().unwrap_or_default();
+            inner.push(format!("{tile}[{l}] += {value};"));
+            body.push(format!("for {l} in 0..{width} {{ {} }}", inner.join(" ")));
+            body.extend(post);
+            lines.push(format!(
+                "while {t0} + {width} <= {n} {{ \
+                     let {vv} = {} + {t0} as i64; \
+                     let mut {tile} = [{z}; {width}]; \
+                     {} \
+                     {} \
+                     let {out} = &mut {seg}[{t0}..][..{width}]; \
+                     for {l} in 0..{width} {{ {out}[{l}] += {tile}[{l}]; }} \
+                     {t0} += {width}; \
+                 }}",
+                first.at(Prec::Add),
+                pre.join(" "),
+                sum_loop(&body)
+            ));
+        }
+        // The rest.
+        let mut body = Vec::new();
+        let (rows, hoisted) = self.plan_reads(plan, v, &here, &rest, &mut body);
+        let mut inner = self.summand(plan, &rows, &hoisted, &t, &t, v, &here)?;
+        let value = inner.pop().unwrap_or_default();
+        inner.push(format!("{out}[{t}] += {value};"));
+        body.push(format!("for {t} in 0..{rest} {{ {} }}", inner.join(" ")));
+        lines.push(format!(
+            "if {t0} < {n} {{ \
+                 let {vv} = {} + {t0} as i64; \
+                 let {rest} = {n} - {t0}; \
+                 let {out} = &mut {seg}[{t0}..][..{rest}]; \
+                 {} \
+             }}",
+            first.at(Prec::Add),
+            sum_loop(&body)
+        ));
+        Ok(())
+    }
+
+    /// The plan's reads inside a loop over the sum `s` (from `slo`), by
+    /// offsets that start at `s = slo` and step by a constant each
+    /// iteration instead of being recomputed: rows `width` long from the
+    /// current row index. None when an offset is not affine in `s`.
+    #[allow(clippy::type_complexity)]
+    fn stepped_reads(
+        &mut self,
+        plan: &Plan<'_>,
+        s: &str,
+        slo: &Poly,
+        width: &str,
+    ) -> Option<(Vec<(ReadKey, String)>, Vec<(ReadKey, String)>, Stepped)> {
+        let mut out = Stepped::default();
+        let (mut rows, mut hoisted) = (Vec::new(), Vec::new());
+        let reads = plan.rows.iter().map(|r| (r, true));
+        for (r, along) in reads.chain(plan.hoisted.iter().map(|r| (r, false))) {
+            let dims = self.p.tensors[r.tensor].dims.clone();
+            // d offset / d s = sum over dims of (d index / d s) * stride.
+            let mut step = Poly::zero();
+            let mut stride = Poly::int(1);
+            for (ix, d) in r.index.iter().zip(&dims).rev() {
+                let (c, _) = ix.linear_in(s)?;
+                if c.mentions(s) {
+                    return None;
+                }
+                step = step.add(&c.mul(&stride));
+                stride = stride.mul(&d.extent());
+            }
+            let at_lo = Read {
+                index: r.index.iter().map(|ix| ix.substitute(s, slo)).collect(),
+                ..r.clone()
+            };
+            let (o, buf) = (self.fresh("off"), self.buffer(r).unwrap_or_default());
+            let start = self.offset_i64(&at_lo);
+            out.pre.push(format!("let mut {o} = {};", start.text));
+            let name = self.fresh(&self.ident[r.tensor].clone());
+            if along {
+                out.body
+                    .push(format!("let {name} = &{buf}[{o} as usize..][..{width}];"));
+                rows.push((read_key(r), name));
+            } else {
+                out.body.push(format!("let {name} = {buf}[{o} as usize];"));
+                hoisted.push((read_key(r), name));
+            }
+            if !step.is_zero() {
+                let st = self.poly(&step);
+                out.post.push(format!("{o} += {};", st.text));
+            }
+        }
+        Some((rows, hoisted, out))
+    }
+
+    /// Wraps `lines` in the plan's first `upto` sums and the conditions at
+    /// depths `0..=upto`.
+    fn wrap_sums(&mut self, plan: &Plan<'_>, upto: usize, mut lines: Vec<String>) -> Vec<String> {
+        for depth in (0..=upto).rev() {
             let here: Vec<String> = plan
                 .conds
                 .iter()
@@ -649,16 +879,11 @@ impl<'m> Gen<'m> {
                 let (s, slo, shi) = &plan.sums[depth - 1];
                 let sv = self.var(s);
                 let lv = self.loop_var(&sv, &lines);
-                let (a, b) = (self.poly(slo), self.poly(shi));
-                lines = vec![format!(
-                    "for {lv} in {}..={} {{ {} }}",
-                    a.at(Prec::Add),
-                    b.at(Prec::Add),
-                    lines.join(" ")
-                )];
+                let range = self.range_code(slo, shi);
+                lines = vec![format!("for {lv} in {range} {{ {} }}", lines.join(" "))];
             }
         }
-        Ok(lines)
+        lines
     }
 }
 
