@@ -446,6 +446,25 @@ fn conv2d_same_bias_through_derive() {
     grads.fill_zero();
     assert!(grads.w.iter().all(|&g| g == 0.0));
     assert!(!Conv2d::DERIVATION.is_empty());
+
+    // The same on two threads (split by the batch index, or by the
+    // output channel for the weights).
+    let mut values2 = Conv2dValues::new(&sizes);
+    layer.forward_threads(&sizes, &inputs, &mut values2, 2);
+    let mut gy2 = vec![0.0; f.leaf("y").len()];
+    layer.backward_threads(
+        &sizes,
+        &inputs,
+        &values2,
+        &seeds,
+        &mut grads,
+        Conv2dInputGrads { y: Some(&mut gy2) },
+        2,
+    );
+    f.check_all(
+        &[("x", &values2.x)],
+        &[("y", &gy2), ("w", &grads.w), ("beta", &grads.beta)],
+    );
 }
 
 #[derive(sharegrad::Layer)]

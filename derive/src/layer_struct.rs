@@ -420,7 +420,17 @@ fn generate(
             ///
             /// As [`Self::forward`].
             pub fn forward_into(&self, sizes: &#sizes_t, inputs: &#inputs_ref, values: &mut #values_t) {
-                #m::forward(sizes, &#all_inputs, values);
+                self.forward_threads(sizes, inputs, values, 1);
+            }
+
+            /// [`Self::forward_into`] on up to `threads` threads: each tensor with two
+            /// or more indices is split by its first index, one run of rows per thread.
+            ///
+            /// # Panics
+            ///
+            /// As [`Self::forward`].
+            pub fn forward_threads(&self, sizes: &#sizes_t, inputs: &#inputs_ref, values: &mut #values_t, threads: usize) {
+                #m::forward_threads(sizes, &#all_inputs, values, threads);
             }
 
             /// Backward pass: adds the vector-Jacobian product of `seeds` into `grads`
@@ -440,9 +450,30 @@ fn generate(
                 grads: &mut #grads_t,
                 input_grads: #input_grads_ref,
             ) {
+                self.backward_threads(sizes, inputs, values, seeds, grads, input_grads, 1);
+            }
+
+            /// [`Self::backward`] on up to `threads` threads: each gradient and
+            /// adjoint with two or more indices is split by its first index, one run
+            /// of rows per thread (every element has one writer).
+            ///
+            /// # Panics
+            ///
+            /// As [`Self::backward`].
+            #[allow(clippy::too_many_arguments)]
+            pub fn backward_threads(
+                &self,
+                sizes: &#sizes_t,
+                inputs: &#inputs_ref,
+                values: &#values_t,
+                seeds: &#seeds_t<'_>,
+                grads: &mut #grads_t,
+                input_grads: #input_grads_ref,
+                threads: usize,
+            ) {
                 #[allow(unused_variables)]
                 let input_grads = input_grads;
-                #m::backward(sizes, &#all_inputs, values, seeds, &mut #grads_all);
+                #m::backward_threads(sizes, &#all_inputs, values, seeds, &mut #grads_all, threads);
             }
 
             /// Zero gradients for this layer's params.
