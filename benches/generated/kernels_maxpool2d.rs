@@ -124,7 +124,7 @@ pub fn forward_threads(
                                         let mut first11 = true;
                                         for b in 0..=1 {
                                             let x12 = at(
-                                                &inputs.x,
+                                                inputs.x,
                                                 [n, c, a + 2 * i, b + 2 * j],
                                                 [N, C, H, W],
                                             );
@@ -244,7 +244,7 @@ pub fn backward_threads(
                                         for a_p in 0..=1 {
                                             for b_p in 0..=1 {
                                                 let x25 = at(
-                                                    &inputs.x,
+                                                    inputs.x,
                                                     [k, l, a_p + 2 * i, b_p + 2 * j],
                                                     [N, C, H, W],
                                                 );
@@ -265,7 +265,7 @@ pub fn backward_threads(
                                         };
                                         acc
                                             += at(
-                                                &seeds.y,
+                                                seeds.y,
                                                 [k, l, i, j],
                                                 [N, C, floor_div(H - 2, 2) + 1, floor_div(W - 2, 2) + 1],
                                             ) * ind26;

@@ -723,9 +723,16 @@ impl<'m> Gen<'m> {
             idx.push(self.poly(&ix.sub(&d.lo)).text);
             ext.push(self.poly(&d.hi.sub(&d.lo).add_int(1)).text);
         }
+        // Leaves and seeds are slices already; values and adjoint buffers
+        // are vectors.
+        let borrow = if buf.starts_with("inputs.") || buf.starts_with("seeds.") {
+            ""
+        } else {
+            "&"
+        };
         self.helpers.insert("at");
         Code::atom(format!(
-            "at(&{buf}, [{}], [{}])",
+            "at({borrow}{buf}, [{}], [{}])",
             idx.join(", "),
             ext.join(", ")
         ))
@@ -2239,10 +2246,10 @@ fn real_trait() -> String {
         "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign + ::core::marker::Send + ::core::marker::Sync {\n\
          /// 0.\nfn zero() -> Self;\n/// 1.\nfn one() -> Self;\n/// The nearest value.\nfn from_f64(x: f64) -> Self;\n/// `e^x`.\nfn exp(self) -> Self;\n/// Natural logarithm.\nfn ln(self) -> Self;\n/// `ln(1 + x)`.\nfn ln_1p(self) -> Self;\n/// Hyperbolic tangent.\nfn tanh(self) -> Self;\n/// Square root.\nfn sqrt(self) -> Self;\n/// Absolute value.\nfn abs(self) -> Self;\n/// Integer power.\nfn powi(self, n: i32) -> Self;\n/// Real power.\nfn powf(self, e: Self) -> Self;\n}\n",
     );
-    for t in ["f32", "f64"] {
+    for (t, from) in [("f32", "x as f32"), ("f64", "x")] {
         let _ = writeln!(
             s,
-            "impl Real for {t} {{ #[inline(always)] fn zero() -> Self {{ 0.0 }} #[inline(always)] fn one() -> Self {{ 1.0 }} #[inline(always)] fn from_f64(x: f64) -> Self {{ x as {t} }} #[inline(always)] fn exp(self) -> Self {{ {t}::exp(self) }} #[inline(always)] fn ln(self) -> Self {{ {t}::ln(self) }} #[inline(always)] fn ln_1p(self) -> Self {{ {t}::ln_1p(self) }} #[inline(always)] fn tanh(self) -> Self {{ {t}::tanh(self) }} #[inline(always)] fn sqrt(self) -> Self {{ {t}::sqrt(self) }} #[inline(always)] fn abs(self) -> Self {{ {t}::abs(self) }} #[inline(always)] fn powi(self, n: i32) -> Self {{ {t}::powi(self, n) }} #[inline(always)] fn powf(self, e: Self) -> Self {{ {t}::powf(self, e) }} }}"
+            "impl Real for {t} {{ #[inline(always)] fn zero() -> Self {{ 0.0 }} #[inline(always)] fn one() -> Self {{ 1.0 }} #[inline(always)] fn from_f64(x: f64) -> Self {{ {from} }} #[inline(always)] fn exp(self) -> Self {{ {t}::exp(self) }} #[inline(always)] fn ln(self) -> Self {{ {t}::ln(self) }} #[inline(always)] fn ln_1p(self) -> Self {{ {t}::ln_1p(self) }} #[inline(always)] fn tanh(self) -> Self {{ {t}::tanh(self) }} #[inline(always)] fn sqrt(self) -> Self {{ {t}::sqrt(self) }} #[inline(always)] fn abs(self) -> Self {{ {t}::abs(self) }} #[inline(always)] fn powi(self, n: i32) -> Self {{ {t}::powi(self, n) }} #[inline(always)] fn powf(self, e: Self) -> Self {{ {t}::powf(self, e) }} }}"
         );
     }
     s
