@@ -443,6 +443,39 @@ fn example_cases() -> Vec<Case> {
         .collect()
 }
 
+/// Models whose loops take unusual forms (a reversed read with bounds that do
+/// not start at 0, batched and transposed matrix products, terms with
+/// different row limits plus a pointwise one, a 2-D chain with zero padding
+/// on both sides): generated code = evaluator, one batched compile.
+#[test]
+fn loop_layouts_match_evaluator() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("tests/layouts"))
+        .expect("tests/layouts/")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    let mut rng = Rng(0x1a70_75ee_d000_0001);
+    let mut cases = Vec::new();
+    for f in &files {
+        let name = f.display().to_string();
+        let model = compile_model(&name, &std::fs::read_to_string(f).expect("readable"));
+        // Several size draws per model, so that rows of one or two
+        // elements and segments shorter than a tile occur.
+        for k in 0..3 {
+            let data = random_data(&model, &mut rng)
+                .unwrap_or_else(|| panic!("{name}: no sizes found"));
+            cases.push(Case {
+                name: format!("{name} #{k}"),
+                model: model.clone(),
+                data,
+            });
+        }
+    }
+    assert!(cases.len() >= 12, "tests/layouts holds the models");
+    let outs = run_generated("layouts", &cases, false);
+    check_against_eval(&cases, &outs, false);
+}
+
 /// Fixtures and examples: generated code = evaluator (1e-12) = PyTorch (1e-9).
 #[test]
 fn generated_code_matches_evaluator_and_fixtures() {
