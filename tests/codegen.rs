@@ -462,8 +462,8 @@ fn loop_layouts_match_evaluator() {
         // Several size draws per model, so that rows of one or two
         // elements and segments shorter than a tile occur.
         for k in 0..3 {
-            let data = random_data(&model, &mut rng)
-                .unwrap_or_else(|| panic!("{name}: no sizes found"));
+            let data =
+                random_data(&model, &mut rng).unwrap_or_else(|| panic!("{name}: no sizes found"));
             cases.push(Case {
                 name: format!("{name} #{k}"),
                 model: model.clone(),
