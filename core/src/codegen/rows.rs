@@ -21,6 +21,15 @@
 //! of the summand narrow the segment instead of being tested per element.
 //! Every target element is still written only by its own row, so the nest
 //! stays in gather form.
+//!
+//! Two refinements use the same analysis. When a term's innermost sum is
+//! long and the segment does not depend on it, that sum moves inside the
+//! segment loop, which then runs over tiles of 32 and 8 elements held in
+//! registers across the sum, its reads stepping by a constant offset
+//! ([`Gen::row_tiles`]). And a long inner sum of an element-by-element nest
+//! is itself treated as a row to reduce: its reads are sliced, its limits
+//! absorb the zero-padded factors, and it sums in chunks of eight lanes
+//! ([`Gen::reduce_nest`]).
 
 use super::{provably_nonneg, read_key, visit_expr, Code, Gen, Level, Prec, ReadKey, Res};
 use crate::ir::{Cond, Expr, Pred, Range, Read, ReduceOp, Slot, SumVar};
