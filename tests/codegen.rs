@@ -419,13 +419,19 @@ fn fixture_cases() -> Vec<(Case, Output)> {
         .collect()
 }
 
-fn example_cases() -> Vec<Case> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples"))
-        .expect("examples/")
+/// The `.eq` files in a directory of the repository, sorted.
+fn eq_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .unwrap_or_else(|e| panic!("{dir}/: {e}"))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "eq"))
         .collect();
     files.sort();
+    files
+}
+
+fn example_cases() -> Vec<Case> {
+    let files = eq_files("examples");
     let mut rng = Rng(0x5eed_cafe_f00d_1234);
     files
         .iter()
@@ -449,11 +455,7 @@ fn example_cases() -> Vec<Case> {
 /// on both sides): generated code = evaluator, one batched compile.
 #[test]
 fn loop_layouts_match_evaluator() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("tests/layouts"))
-        .expect("tests/layouts/")
-        .map(|e| e.expect("entry").path())
-        .collect();
-    files.sort();
+    let files = eq_files("tests/layouts");
     let mut rng = Rng(0x1a70_75ee_d000_0001);
     let mut cases = Vec::new();
     for f in &files {

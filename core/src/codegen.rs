@@ -612,6 +612,14 @@ impl<'m> Gen<'m> {
         }
     }
 
+    /// `for v in lo..hi + 1 { body }` over the index variable `var` (`_`
+    /// when the body does not read it).
+    fn for_loop(&mut self, var: &str, lo: &Poly, hi: &Poly, body: &[String]) -> String {
+        let lv = self.loop_var(&self.var(var), body);
+        let range = self.range_code(lo, hi);
+        format!("for {lv} in {range} {{ {} }}", body.join(" "))
+    }
+
     /// `lo..hi + 1`: an inclusive range as the exclusive `Range`, which
     /// compiles to a simpler loop than `RangeInclusive`.
     fn range_code(&mut self, lo: &Poly, hi: &Poly) -> String {
@@ -854,10 +862,7 @@ impl<'m> Gen<'m> {
                 let mut lines = inner;
                 for (var, range) in chain.iter().rev() {
                     let range = self.range_of(var, range);
-                    let range = self.range_code(&range.lo, &range.hi);
-                    let v = self.var(var);
-                    let v = self.loop_var(&v, &lines);
-                    lines = vec![format!("for {v} in {range} {{ {} }}", lines.join(" "))];
+                    lines = vec![self.for_loop(var, &range.lo, &range.hi, &lines)];
                 }
                 out.push(format!("let mut {s} = {};", self.zero().text));
                 out.extend(lines);
@@ -1404,10 +1409,7 @@ impl<'m> Gen<'m> {
             let whole = format!("values.{id}");
             // Tensors with two or more indices are split across threads by
             // their first index; a thread's rows are the slice `part`.
-            let chunk = (levels.len() >= 2).then(|| Chunk {
-                first: self.fresh("first"),
-                count: self.fresh("count"),
-            });
+            let chunk = (levels.len() >= 2).then(|| self.new_chunk());
             let part = match chunk {
                 Some(_) => self.fresh(&format!("{id}_part")),
                 None => whole.clone(),
@@ -1431,11 +1433,7 @@ impl<'m> Gen<'m> {
                 out.push("o += 1;".into());
                 Ok(out)
             };
-            self.chunk_loop = chunk
-                .as_ref()
-                .map(|ch| (levels[0].0.clone(), ch.range(&levels[0].1)));
-            let lines = self.nest(&levels, split.as_ref(), &mut gen);
-            self.chunk_loop = None;
+            let lines = self.nest_in_chunk(&levels, split.as_ref(), chunk.as_ref(), &mut gen);
             let lines = format!("let mut o = 0usize; {}", lines?.join(" "));
             let lines = self.in_threads(&levels, chunk.as_ref(), &whole, &part, lines);
             let _ = write!(body, "{{ {lines} }}");
@@ -1631,10 +1629,7 @@ impl<'m> Gen<'m> {
                 };
                 // Targets with two or more indices are split across threads
                 // by their first index (each thread writes its own rows).
-                let chunk = (levels.len() >= 2).then(|| Chunk {
-                    first: self.fresh("first"),
-                    count: self.fresh("count"),
-                });
+                let chunk = (levels.len() >= 2).then(|| self.new_chunk());
                 if let Some(lines) =
                     self.row_nest(t, &levels, &terms, &target, init, chunk.as_ref())
                 {
@@ -1691,15 +1686,8 @@ impl<'m> Gen<'m> {
             // the running offset `o`.
             let chunk =
                 (levels.len() >= 2 && !a.seeded && split.as_ref().is_none_or(|s| s.level != 0))
-                    .then(|| Chunk {
-                        first: self.fresh("first"),
-                        count: self.fresh("count"),
-                    });
-            self.chunk_loop = chunk
-                .as_ref()
-                .map(|ch| (levels[0].0.clone(), ch.range(&levels[0].1)));
-            let lines = self.nest(&levels, split.as_ref(), &mut gen);
-            self.chunk_loop = None;
+                    .then(|| self.new_chunk());
+            let lines = self.nest_in_chunk(&levels, split.as_ref(), chunk.as_ref(), &mut gen);
             let lines = lines?;
             if scalar {
                 let _ = write!(body, "{open} {{ {} }}", lines.join(" "));
@@ -1728,6 +1716,29 @@ impl<'m> Gen<'m> {
         ))
     }
 
+    /// Fresh names for a thread's run of rows.
+    fn new_chunk(&mut self) -> Chunk {
+        Chunk {
+            first: self.fresh("first"),
+            count: self.fresh("count"),
+        }
+    }
+
+    /// [`Self::nest`] with the first level's loop limited to `chunk`'s rows
+    /// (its range stays the whole one for the proofs inside).
+    fn nest_in_chunk(
+        &mut self,
+        levels: &[Level],
+        split: Option<&Split>,
+        chunk: Option<&Chunk>,
+        inner: &mut dyn FnMut(&mut Gen<'m>) -> Res<Vec<String>>,
+    ) -> Res<Vec<String>> {
+        self.chunk_loop = chunk.map(|ch| (levels[0].0.clone(), ch.range(&levels[0].1)));
+        let lines = self.nest(levels, split, inner);
+        self.chunk_loop = None;
+        lines
+    }
+
     /// `lines` (a target's loop nest over the rows of `chunk`, writing the
     /// slice `part`) run by `split_rows` over the first index of the buffer
     /// `whole`, on `threads` threads.
@@ -1753,16 +1764,8 @@ impl<'m> Gen<'m> {
     /// target point: conditions, then the remaining sums, then the body.
     fn contribution(&mut self, c: &crate::ir::Contribution, acc: &str) -> Res<Vec<String>> {
         let mut g = c.gather.clone();
-        // Long sums innermost (where they get several accumulators), when
-        // no sum's range depends on another's.
-        let independent = g.sums.iter().all(|s| {
-            g.sums
-                .iter()
-                .all(|t| !s.range.lo.mentions(&t.var) && !s.range.hi.mentions(&t.var))
-        });
-        if independent {
-            g.sums.sort_by_key(|s| is_long(&s.range));
-        }
+        // Long sums innermost, where they get several accumulators.
+        long_sums_last(&mut g.sums);
         let g = &g;
         if let Some(lines) = self.reduce_nest(&g.sums, &g.conds, &g.body, acc) {
             return lines;
@@ -1999,7 +2002,8 @@ impl<'m> Gen<'m> {
             "let mut {lanes} = [{z}; 8]; let mut {start} = {lo}; let {end} = {hi}; \
              while {start} + 7 <= {end} {{ for ({l}, {lane}) in {lanes}.iter_mut().enumerate() {{ let {lv} = {start} + {l} as i64; *{lane} += {term}; }} {start} += 8; }} \
              for {lv} in {start}..={end} {{ acc += {term}; }} \
-             acc += (({lanes}[0] + {lanes}[1]) + ({lanes}[2] + {lanes}[3])) + (({lanes}[4] + {lanes}[5]) + ({lanes}[6] + {lanes}[7]));"
+             acc += {};",
+            lane_sum(&lanes)
         )
     }
 
@@ -2374,6 +2378,26 @@ impl Constraints {
             self.uppers.push(r.floor_div(&q));
         }
     }
+}
+
+/// Moves long sums innermost (stable order otherwise), when no sum's range
+/// depends on another's, so the order is free.
+fn long_sums_last(sums: &mut [crate::ir::SumVar]) {
+    let independent = sums.iter().all(|s| {
+        sums.iter()
+            .all(|t| !s.range.lo.mentions(&t.var) && !s.range.hi.mentions(&t.var))
+    });
+    if independent {
+        sums.sort_by_key(|s| is_long(&s.range));
+    }
+}
+
+/// `((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))`: eight
+/// lanes summed pairwise.
+fn lane_sum(lanes: &str) -> String {
+    format!(
+        "(({lanes}[0] + {lanes}[1]) + ({lanes}[2] + {lanes}[3])) + (({lanes}[4] + {lanes}[5]) + ({lanes}[6] + {lanes}[7]))"
+    )
 }
 
 /// A loop is long when its extent grows with the sizes and is not a

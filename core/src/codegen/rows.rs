@@ -175,16 +175,9 @@ impl<'m> Gen<'m> {
         }
         let mut plans = Vec::new();
         for term in terms {
-            // A long sum innermost (where it can be tiled), when no sum's
-            // range depends on another's.
+            // A long sum innermost, where it can be tiled.
             let mut sums = term.sums.clone();
-            let independent = sums.iter().all(|s| {
-                sums.iter()
-                    .all(|t| !s.range.lo.mentions(&t.var) && !s.range.hi.mentions(&t.var))
-            });
-            if independent {
-                sums.sort_by_key(|s| super::is_long(&s.range));
-            }
+            super::long_sums_last(&mut sums);
             let term = &RowTerm {
                 sums,
                 conds: term.conds.clone(),
@@ -496,9 +489,7 @@ impl<'m> Gen<'m> {
                 Some(ch) if k == 0 => &ch.range(r),
                 _ => r,
             };
-            let lv = self.loop_var(&self.var(n), &lines);
-            let range = self.range_code(&r.lo, &r.hi);
-            lines = vec![format!("for {lv} in {range} {{ {} }}", lines.join(" "))];
+            lines = vec![self.for_loop(n, &r.lo, &r.hi, &lines)];
         }
         Ok(lines)
     }
@@ -687,10 +678,11 @@ impl<'m> Gen<'m> {
                     "let mut {lanes} = [{z}; 8]; \
                      for {c} in 0..{n} / 8 {{ {} for {l} in 0..8 {{ {} }} }} \
                      for {t} in {n} / 8 * 8..{n} {{ {} }} \
-                     {acc} += (({lanes}[0] + {lanes}[1]) + ({lanes}[2] + {lanes}[3])) + (({lanes}[4] + {lanes}[5]) + ({lanes}[6] + {lanes}[7]));",
+                     {acc} += {};",
                     chunk_rows.join(" "),
                     lane.join(" "),
-                    tail.join(" ")
+                    tail.join(" "),
+                    super::lane_sum(&lanes)
                 ));
             }
         }
@@ -735,7 +727,6 @@ impl<'m> Gen<'m> {
     ) -> Res<()> {
         let vv = self.var(v);
         let (s, slo, shi) = plan.sums.last().cloned().unwrap_or_default();
-        let sv = self.var(&s);
         let (t0, tile, l, out, rest, t) = (
             self.fresh("t0"),
             self.fresh("tile"),
@@ -744,33 +735,35 @@ impl<'m> Gen<'m> {
             self.fresh("rest"),
             self.fresh("t"),
         );
-        let range = self.range_code(&slo, &shi);
         let first = self.poly(start);
         let z = self.zero().text;
         let here = Poly::var(v);
-        let sum_loop = |body: &[String]| {
-            let lv = if body.iter().any(|x| super::mentions_word(x, &sv)) {
-                sv.clone()
-            } else {
-                "_".to_string()
-            };
-            format!("for {lv} in {range} {{ {} }}", body.join(" "))
-        };
         lines.push(format!("let mut {t0} = 0usize;"));
         // Whole tiles, then tiles of one vector, then element by element.
         for width in TILES {
-            let mut body = Vec::new();
-            let mut pre = Vec::new();
-            let mut post = Vec::new();
             let width_text = width.to_string();
-            let (rows, hoisted) = match self.stepped_reads(plan, &s, &slo, &width_text) {
-                Some((rows, hoisted, lines)) => {
-                    pre = lines.pre;
-                    body = lines.body;
-                    post = lines.post;
-                    (rows, hoisted)
+            let (
+                rows,
+                hoisted,
+                Stepped {
+                    pre,
+                    mut body,
+                    post,
+                },
+            ) = match self.stepped_reads(plan, &s, &slo, &width_text) {
+                Some(stepped) => stepped,
+                None => {
+                    let mut body = Vec::new();
+                    let (rows, hoisted) = self.plan_reads(plan, v, &here, &width_text, &mut body);
+                    (
+                        rows,
+                        hoisted,
+                        Stepped {
+                            body,
+                            ..Stepped::default()
+                        },
+                    )
                 }
-                None => self.plan_reads(plan, v, &here, &width_text, &mut body),
             };
             let mut inner = self.summand(plan, &rows, &hoisted, &l, &l, v, &here)?;
             let value = inner.pop().unwrap_or_default();
@@ -789,7 +782,7 @@ impl<'m> Gen<'m> {
                  }}",
                 first.at(Prec::Add),
                 pre.join(" "),
-                sum_loop(&body)
+                self.for_loop(&s, &slo, &shi, &body)
             ));
         }
         // The rest.
@@ -807,7 +800,7 @@ impl<'m> Gen<'m> {
                  {} \
              }}",
             first.at(Prec::Add),
-            sum_loop(&body)
+            self.for_loop(&s, &slo, &shi, &body)
         ));
         Ok(())
     }
@@ -886,10 +879,7 @@ impl<'m> Gen<'m> {
             }
             if depth > 0 {
                 let (s, slo, shi) = &plan.sums[depth - 1];
-                let sv = self.var(s);
-                let lv = self.loop_var(&sv, &lines);
-                let range = self.range_code(slo, shi);
-                lines = vec![format!("for {lv} in {range} {{ {} }}", lines.join(" "))];
+                lines = vec![self.for_loop(s, slo, shi, &lines)];
             }
         }
         lines
