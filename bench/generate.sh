@@ -2,6 +2,8 @@
 # Regenerates the kernels that benches/kernels.rs includes, from the models
 # in bench/models/, with `sharegrad rust --type f32`:
 #   bench/models/NAME.eq -> benches/generated/kernels_NAME.rs
+# and conv2d once more with `--gemm` (contractions lowered to
+# sharegrad-runtime's GEMM) -> benches/generated/kernels_conv2d_gemm.rs
 # With --check, writes nothing and fails when a committed file differs from
 # what the generator emits now (run it in CI or after changing codegen).
 set -euo pipefail
@@ -13,11 +15,17 @@ cargo build --quiet --release -p sharegrad-cli
 bin="$CARGO_TARGET_DIR/release/sharegrad"
 mkdir -p benches/generated
 status=0
-for model in conv2d conv1d maxpool2d depthwise; do
+for job in conv2d conv1d maxpool2d depthwise conv2d:gemm; do
+    model="${job%%:*}"
     src="bench/models/$model.eq"
+    flags=(--type f32)
     dst="benches/generated/kernels_$model.rs"
+    if [[ "$job" == *:gemm ]]; then
+        flags+=(--gemm)
+        dst="benches/generated/kernels_${model}_gemm.rs"
+    fi
     tmp="$(mktemp)"
-    "$bin" rust "$src" --type f32 >"$tmp"
+    "$bin" rust "$src" "${flags[@]}" >"$tmp"
     if [[ $check == 1 ]]; then
         if ! diff -u "$dst" "$tmp" >/dev/null 2>&1; then
             echo "stale: $dst (run bench/generate.sh)" >&2

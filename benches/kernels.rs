@@ -27,6 +27,13 @@ mod gen_conv2d {
     include!("generated/kernels_conv2d.rs");
 }
 
+/// The same model with `--gemm`: contractions lowered to
+/// `sharegrad_runtime::gemm`.
+#[allow(dead_code, unused_parens, clippy::all, clippy::pedantic)]
+mod gen_conv2d_gemm {
+    include!("generated/kernels_conv2d_gemm.rs");
+}
+
 #[allow(dead_code, unused_parens, clippy::all, clippy::pedantic)]
 mod gen_conv1d {
     include!("generated/kernels_conv1d.rs");
@@ -496,8 +503,44 @@ fn bench_conv2d(cr: &mut Criterion) {
         &dw_hand,
     );
 
+    // The GEMM-lowered module, 1 and 2 threads, checked the same way.
+    let gsizes = gen_conv2d_gemm::Sizes {
+        N: s.n,
+        C: s.c,
+        K: s.k,
+        H: s.h,
+        W: s.w,
+    };
+    let ginputs = gen_conv2d_gemm::Inputs { y: &y, w: &w };
+    let mut gvalues = gen_conv2d_gemm::Values::new(&gsizes);
+    let gseeds = gen_conv2d_gemm::Seeds { x: &g };
+    let (mut dy_g, mut dw_g) = (vec![0.0f32; y.len()], vec![0.0f32; w.len()]);
+    for threads in [1, 2] {
+        gen_conv2d_gemm::forward_threads(&gsizes, &ginputs, &mut gvalues, threads);
+        assert_close("conv2d forward, gemm", &gvalues.x, &x_hand);
+        dy_g.fill(0.0);
+        dw_g.fill(0.0);
+        let mut grads = gen_conv2d_gemm::Grads {
+            y: Some(&mut dy_g),
+            w: Some(&mut dw_g),
+        };
+        gen_conv2d_gemm::backward_threads(
+            &gsizes, &ginputs, &gvalues, &gseeds, &mut grads, threads,
+        );
+        assert_close("conv2d backward gemm, input gradient", &dy_g, &dy_hand);
+        assert_close("conv2d backward gemm, weight gradient", &dw_g, &dw_hand);
+    }
+
     let mut grp = cr.benchmark_group("conv2d_fwd");
     group_settings(&mut grp, s.conv_flops());
+    for (name, threads) in [("generated_gemm", 1), ("generated_gemm_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                gen_conv2d_gemm::forward_threads(&gsizes, &ginputs, &mut gvalues, threads);
+                black_box(&gvalues.x);
+            })
+        });
+    }
     grp.bench_function("generated", |b| {
         b.iter(|| {
             gen_conv2d::forward(&sizes, &inputs, &mut values);
@@ -520,6 +563,20 @@ fn bench_conv2d(cr: &mut Criterion) {
 
     let mut grp = cr.benchmark_group("conv2d_bwd");
     group_settings(&mut grp, 2 * s.conv_flops());
+    for (name, threads) in [("generated_gemm", 1), ("generated_gemm_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                let mut grads = gen_conv2d_gemm::Grads {
+                    y: Some(&mut dy_g),
+                    w: Some(&mut dw_g),
+                };
+                gen_conv2d_gemm::backward_threads(
+                    &gsizes, &ginputs, &gvalues, &gseeds, &mut grads, threads,
+                );
+                black_box(&dy_g);
+            })
+        });
+    }
     grp.bench_function("generated", |b| {
         b.iter(|| {
             let mut grads = gen_conv2d::Grads {

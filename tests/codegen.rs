@@ -155,9 +155,10 @@ fn vec_lit(xs: &[f64]) -> String {
 
 /// `mod mK { ... }` plus `fn runK()` printing `K value KEY [..]` and
 /// `K grad KEY [..]` lines.
-fn driver(k: usize, c: &Case, real: RealType, out: &mut String) {
+fn driver(k: usize, c: &Case, real: RealType, gemm: bool, out: &mut String) {
     let opts = Options {
         real,
+        gemm,
         ..Options::default()
     };
     let items =
@@ -259,16 +260,44 @@ fn driver(k: usize, c: &Case, real: RealType, out: &mut String) {
     out.push_str(&f);
 }
 
+/// The `sharegrad-runtime` library this test was built with (a
+/// dev-dependency, so its rlib is next to the test binary), for generated
+/// code with GEMM lowering: `--extern` and `-L` arguments for rustc.
+fn runtime_args() -> Vec<String> {
+    let deps = std::env::current_exe()
+        .expect("test binary path")
+        .parent()
+        .expect("deps directory")
+        .to_path_buf();
+    let newest = std::fs::read_dir(&deps)
+        .expect("deps directory")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap_or_default().to_string_lossy();
+            n.starts_with("libsharegrad_runtime-") && n.ends_with(".rlib")
+        })
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .expect("the sharegrad-runtime rlib next to the test binary");
+    vec![
+        "--extern".into(),
+        format!("sharegrad_runtime={}", newest.display()),
+        "-L".into(),
+        format!("dependency={}", deps.display()),
+    ]
+}
+
 /// Compiles every case (generic, run in f64, and, with `both`, concrete
-/// f64) into one binary, runs it, and returns per case the outputs.
-fn run_generated(tag: &str, cases: &[Case], both: bool) -> Vec<[Output; 2]> {
+/// f64) into one binary, runs it, and returns per case the outputs. With
+/// `gemm`, the modules lower contractions to `sharegrad_runtime::gemm`.
+fn run_generated(tag: &str, cases: &[Case], both: bool, gemm: bool) -> Vec<[Output; 2]> {
     let mut src = String::from("#![allow(clippy::all)]\n");
     let mut calls = String::new();
     for (k, c) in cases.iter().enumerate() {
-        driver(2 * k, c, RealType::Generic, &mut src);
+        driver(2 * k, c, RealType::Generic, gemm, &mut src);
         let _ = writeln!(calls, "run{}();", 2 * k);
         if both {
-            driver(2 * k + 1, c, RealType::F64, &mut src);
+            driver(2 * k + 1, c, RealType::F64, gemm, &mut src);
             let _ = writeln!(calls, "run{}();", 2 * k + 1);
         }
     }
@@ -291,6 +320,7 @@ fn run_generated(tag: &str, cases: &[Case], both: bool) -> Vec<[Output; 2]> {
             "-o",
         ])
         .arg(&bin)
+        .args(if gemm { runtime_args() } else { Vec::new() })
         .arg(&main)
         .output()
         .expect("rustc runs");
@@ -455,6 +485,13 @@ fn example_cases() -> Vec<Case> {
 /// on both sides): generated code = evaluator, one batched compile.
 #[test]
 fn loop_layouts_match_evaluator() {
+    let cases = layout_cases();
+    let outs = run_generated("layouts", &cases, false, false);
+    check_against_eval(&cases, &outs, false);
+}
+
+/// Each model of tests/layouts at three size draws.
+fn layout_cases() -> Vec<Case> {
     let files = eq_files("tests/layouts");
     let mut rng = Rng(0x1a70_75ee_d000_0001);
     let mut cases = Vec::new();
@@ -474,8 +511,7 @@ fn loop_layouts_match_evaluator() {
         }
     }
     assert!(cases.len() >= 12, "tests/layouts holds the models");
-    let outs = run_generated("layouts", &cases, false);
-    check_against_eval(&cases, &outs, false);
+    cases
 }
 
 /// Fixtures and examples: generated code = evaluator (1e-12) = PyTorch (1e-9).
@@ -494,16 +530,22 @@ fn generated_code_matches_evaluator_and_fixtures() {
         "the five reference fixtures are in tests/fixtures"
     );
     cases.extend(example_cases());
-    let outs = run_generated("models", &cases, true);
+    let outs = run_generated("models", &cases, true, false);
     check_against_eval(&cases, &outs, true);
+    check_against_fixtures(&cases, &wants, &outs, "");
+}
+
+/// The first `wants.len()` cases (the fixtures) = PyTorch's expected.json
+/// (1e-9).
+fn check_against_fixtures(cases: &[Case], wants: &[Output], outs: &[[Output; 2]], tag: &str) {
     let mut failures = Vec::new();
-    for ((c, w), o) in cases.iter().zip(&wants).zip(&outs) {
+    for ((c, w), o) in cases.iter().zip(wants).zip(outs) {
         for (what, got, want) in [
             ("values", &o[0].values, &w.values),
             ("grads", &o[0].grads, &w.grads),
         ] {
             if let Err(e) = compare(
-                &format!("{} vs expected.json {what}", c.name),
+                &format!("{}{tag} vs expected.json {what}", c.name),
                 got,
                 want,
                 1e-9,
@@ -646,6 +688,13 @@ fn random_model(rng: &mut Rng) -> String {
 /// Random models: generated code = evaluator, one batched compile.
 #[test]
 fn random_models_match_evaluator() {
+    let cases = random_cases(40);
+    let outs = run_generated("random", &cases, false, false);
+    check_against_eval(&cases, &outs, false);
+}
+
+/// `count` random models with data (seed: `SHAREGRAD_SEED` or a fixed one).
+fn random_cases(count: usize) -> Vec<Case> {
     let seed = std::env::var("SHAREGRAD_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -653,7 +702,7 @@ fn random_models_match_evaluator() {
     let mut rng = Rng(seed);
     let mut cases = Vec::new();
     let mut tries = 0;
-    while cases.len() < 40 && tries < 400 {
+    while cases.len() < count && tries < 10 * count {
         tries += 1;
         let src = random_model(&mut rng);
         let Ok(model) = sharegrad_core::compile(&src) else {
@@ -669,12 +718,52 @@ fn random_models_match_evaluator() {
         });
     }
     assert!(
-        cases.len() >= 20,
+        cases.len() >= count / 2,
         "only {} random models compiled",
         cases.len()
     );
-    let outs = run_generated("random", &cases, false);
-    check_against_eval(&cases, &outs, false);
+    cases
+}
+
+/// With GEMM lowering (`Options::gemm`, the code linked against
+/// sharegrad-runtime): every fixture, example, loop layout and random model
+/// = evaluator (1e-12), the fixtures = PyTorch (1e-9), in one batched
+/// compile; and the lowering does happen (convolutions, dense layers).
+#[test]
+fn gemm_lowering_matches_evaluator_and_fixtures() {
+    let mut cases = Vec::new();
+    let mut wants = Vec::new();
+    for (c, w) in fixture_cases() {
+        cases.push(c);
+        wants.push(w);
+    }
+    cases.extend(example_cases());
+    cases.extend(layout_cases());
+    cases.extend(random_cases(40));
+    let lowered: Vec<&str> = cases
+        .iter()
+        .filter(|c| {
+            let opts = Options {
+                gemm: true,
+                ..Options::default()
+            };
+            codegen::module_source(&c.model, &opts)
+                .expect("generates")
+                .contains("sharegrad_runtime::gemm(")
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    for name in ["conv2d_same_bias", "batched_matmul.eq #0"] {
+        assert!(
+            lowered.iter().any(|n| n.ends_with(name)),
+            "{name} is not lowered to GEMM"
+        );
+    }
+    let random = lowered.iter().filter(|n| n.starts_with("random")).count();
+    assert!(random >= 10, "only {random} random models lowered to GEMM");
+    let outs = run_generated("gemm", &cases, true, true);
+    check_against_eval(&cases, &outs, true);
+    check_against_fixtures(&cases, &wants, &outs, " (gemm)");
 }
 
 /// Snapshots of the generated module of every example.

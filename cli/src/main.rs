@@ -4,7 +4,7 @@
 //! sharegrad check FILE                  resolve and summarise a model
 //! sharegrad eval FILE --data DATA.json  values and gradients as JSON
 //! sharegrad latex FILE [-o OUT.tex]     the derivation document
-//! sharegrad rust FILE [--type T]        a self-contained Rust module
+//! sharegrad rust FILE [--type T] [--gemm]  a Rust module (self-contained without --gemm)
 //! sharegrad derive [FILE] [--out DIR]   NAME.tex, NAME.pdf, NAME.rs
 //! ```
 //!
@@ -24,9 +24,11 @@ const SEED_EXAMPLE: &str = include_str!("../../examples/seed.eq");
 const USAGE: &str = "usage:
   sharegrad check FILE                   parse, resolve and summarise a model
   sharegrad eval FILE --data DATA.json   print values and gradients as JSON
-  sharegrad rust FILE [--type f32|f64|generic]
+  sharegrad rust FILE [--type f32|f64|generic] [--gemm]
                                          print a self-contained Rust module with
-                                         forward and backward (default: generic)
+                                         forward and backward (default: generic);
+                                         --gemm lowers contractions to calls of
+                                         the sharegrad-runtime crate (faster)
   sharegrad latex FILE [-o OUT.tex] [--fragment|--markdown]
                                          the derivation as LaTeX (or Markdown)
   sharegrad derive [FILE] [--out DIR]    write NAME.tex, NAME.pdf and NAME.rs (DIR: out)
@@ -193,11 +195,12 @@ fn run(args: &[String]) -> Result<(), Failure> {
             Ok(())
         }
         "rust" => {
-            let a = parse_args(rest, &["--type"], &[])?;
+            let a = parse_args(rest, &["--type"], &["--gemm"])?;
             let real = rust_cmd::real_type(a.value("--type")).map_err(Failure::Usage)?;
+            let gemm = a.options.iter().any(|(n, _)| n == "--gemm");
             let src = read_source(a.one_file(true)?)?;
             let model = compile(&src)?;
-            let text = rust_cmd::module(&model, real)
+            let text = rust_cmd::module(&model, real, gemm)
                 .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
             print!("{text}");
             Ok(())

@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fmt::Write as _;
 
+mod gemm;
 mod rows;
 use rows::{Chunk, RowInit, RowTerm};
 
@@ -47,6 +48,9 @@ pub struct Options {
     /// The text of the `DERIVATION` constant; `None` takes the LaTeX
     /// fragment of [`crate::latex::derivation`].
     pub derivation: Option<String>,
+    /// Lower contractions to `sharegrad_runtime::gemm` calls (the code then
+    /// needs the `sharegrad-runtime` crate); see the `gemm` module.
+    pub gemm: bool,
 }
 
 /// Why code could not be generated: a lower-case message without final
@@ -241,6 +245,8 @@ struct Gen<'m> {
     p: &'m Program,
     real: RealType,
     derivation: Option<String>,
+    /// Lower contractions to GEMM calls.
+    gemm: bool,
     /// Field identifier of each tensor.
     ident: Vec<String>,
     /// Adjoint storage of each tensor.
@@ -282,6 +288,7 @@ const RESERVED: &[&str] = &[
     "forward_threads",
     "threads",
     "split_rows",
+    "split_sum",
     "DERIVATION",
     "sizes",
     "inputs",
@@ -346,6 +353,7 @@ impl<'m> Gen<'m> {
             p,
             real: opts.real,
             derivation: opts.derivation.clone(),
+            gemm: opts.gemm,
             ident: Vec::new(),
             adj: vec![AdjBuf::None; p.tensors.len()],
             vars: BTreeMap::new(),
@@ -1127,7 +1135,7 @@ impl<'m> Gen<'m> {
         let user_fns = self.user_functions()?;
         let mut s = String::new();
         if self.generic() {
-            s.push_str(&real_trait());
+            s.push_str(&real_trait(self.gemm));
         }
         s.push_str(&self.sizes_struct());
         s.push_str(&self.inputs_struct());
@@ -1414,6 +1422,19 @@ impl<'m> Gen<'m> {
                 Some(_) => self.fresh(&format!("{id}_part")),
                 None => whole.clone(),
             };
+            let gemm = self.gemm_nest(
+                t,
+                &levels,
+                &terms,
+                &whole,
+                &part,
+                RowInit::Zero,
+                chunk.as_ref(),
+            );
+            if let Some(lines) = gemm {
+                body.push_str(&lines?);
+                continue;
+            }
             if let Some(lines) =
                 self.row_nest(t, &levels, &terms, &part, RowInit::Zero, chunk.as_ref())
             {
@@ -1439,7 +1460,7 @@ impl<'m> Gen<'m> {
             let _ = write!(body, "{{ {lines} }}");
         }
         doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.\n");
-        if !body.contains("split_rows(") {
+        if !body.contains("split_rows(") && !body.contains("split_sum(") {
             // Nothing here has rows to split.
             body.insert_str(0, "let _ = threads;");
         }
@@ -1630,6 +1651,19 @@ impl<'m> Gen<'m> {
                 // Targets with two or more indices are split across threads
                 // by their first index (each thread writes its own rows).
                 let chunk = (levels.len() >= 2).then(|| self.new_chunk());
+                let gemm = self.gemm_nest(
+                    t,
+                    &levels,
+                    &terms,
+                    &target,
+                    &target,
+                    init.clone(),
+                    chunk.as_ref(),
+                );
+                if let Some(lines) = gemm {
+                    let _ = write!(body, "{open} {{ {} }}", lines?);
+                    continue;
+                }
                 if let Some(lines) =
                     self.row_nest(t, &levels, &terms, &target, init, chunk.as_ref())
                 {
@@ -1698,7 +1732,7 @@ impl<'m> Gen<'m> {
             }
         }
 
-        if !body.contains("split_rows(") {
+        if !body.contains("split_rows(") && !body.contains("split_sum(") {
             // Nothing here has rows to split.
             body.insert_str(0, "let _ = threads;");
         }
@@ -2226,6 +2260,7 @@ impl<'m> Gen<'m> {
                 "at" => format!(
                     "/// `b[idx]` in a row-major tensor with extents `ext`, zero outside (zero padding).\n#[inline(always)]\nfn at{gn}(b: &[{ty}], idx: [i64; N], ext: [i64; N]) -> {ty} {{ let mut off = 0i64; for (&i, &e) in idx.iter().zip(ext.iter()) {{ if i < 0 || i >= e {{ return {zero}; }} off = off * e + i; }} b[off as usize] }}"
                 ),
+                "split_sum" => "/// Runs `f(first, count)` for contiguous runs of `0..n`, one run per thread on up to `threads` scoped threads, and returns the results in order. With one run, on the calling thread.\nfn split_sum<R: ::core::marker::Send, F: Fn(usize, usize) -> R + ::core::marker::Sync>(n: usize, threads: usize, f: F) -> ::std::vec::Vec<R> { let parts = threads.clamp(1, n.max(1)); let per = n.div_ceil(parts).max(1); if parts == 1 { return ::std::vec![f(0, n)]; } let f = &f; ::std::thread::scope(|s| { let handles: ::std::vec::Vec<_> = (per..n).step_by(per).map(|first| { let count = per.min(n - first); s.spawn(move || f(first, count)) }).collect(); let mut out = ::std::vec![f(0, per.min(n))]; for h in handles { out.push(h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e))); } out }) }".into(),
                 "split_rows" => "/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows<E: ::core::marker::Send, F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync>(buf: &mut [E], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf); return; } let row_len = buf.len() / rows; let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let mut rest = buf; let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); rest = tail; if first + count < rows { s.spawn(move || f(first, count, part)); } else { f(first, count, part); } first += count; } }); }".into(),
                 "dim" => "/// The number of points of a range with `e = hi - lo + 1` (0 when empty).\n#[inline(always)]\nfn dim(e: i64) -> usize { if e > 0 { e as usize } else { 0 } }".into(),
                 "check_len" => "/// Panics unless a slice has the length its index ranges give it.\n#[track_caller]\nfn check_len(what: &str, actual: usize, expected: usize) { if actual != expected { panic!(\"sharegrad: {what} has length {actual}, expected {expected}\"); } }".into(),
@@ -2245,11 +2280,17 @@ impl<'m> Gen<'m> {
     }
 }
 
-fn real_trait() -> String {
+fn real_trait(gemm: bool) -> String {
+    let runtime = if gemm {
+        " + ::sharegrad_runtime::Gemm"
+    } else {
+        ""
+    };
     let mut s = String::from(
-        "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign + ::core::marker::Send + ::core::marker::Sync {\n\
+        "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy RUNTIME + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign + ::core::marker::Send + ::core::marker::Sync {\n\
          /// 0.\nfn zero() -> Self;\n/// 1.\nfn one() -> Self;\n/// The nearest value.\nfn from_f64(x: f64) -> Self;\n/// `e^x`.\nfn exp(self) -> Self;\n/// Natural logarithm.\nfn ln(self) -> Self;\n/// `ln(1 + x)`.\nfn ln_1p(self) -> Self;\n/// Hyperbolic tangent.\nfn tanh(self) -> Self;\n/// Square root.\nfn sqrt(self) -> Self;\n/// Absolute value.\nfn abs(self) -> Self;\n/// Integer power.\nfn powi(self, n: i32) -> Self;\n/// Real power.\nfn powf(self, e: Self) -> Self;\n}\n",
     );
+    s = s.replace(" RUNTIME", runtime);
     for (t, from) in [("f32", "x as f32"), ("f64", "x")] {
         let _ = writeln!(
             s,

@@ -12,6 +12,7 @@ pub fn module_tokens(model: &Model) -> Result<TokenStream, String> {
     let opts = Options {
         real: RealType::Generic,
         derivation: Some(sharegrad_core::latex::derivation(model)),
+        gemm: false,
     };
     codegen::module_tokens(model, &opts)
         .map_err(|e| format!("sharegrad could not generate code: {e}"))

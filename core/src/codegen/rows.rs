@@ -44,6 +44,7 @@ pub(super) struct RowTerm<'e> {
 }
 
 /// What a target row holds before the terms are added.
+#[derive(Clone)]
 pub(super) enum RowInit {
     /// Add into what is there (gradients and adjoint buffers).
     Keep,
@@ -126,8 +127,9 @@ impl Plan<'_> {
     }
 }
 
-/// `max(a, b, ...)` as its operands (a lower bound is their maximum).
-fn operands(p: &Poly, max: bool) -> Vec<Poly> {
+/// `max(a, b, ...)` as its operands (a lower bound is their maximum; with
+/// `max` false, `min(a, b, ...)` for an upper bound).
+pub(super) fn operands(p: &Poly, max: bool) -> Vec<Poly> {
     let mut it = p.terms();
     if let (Some((m, 1)), None) = (it.next(), it.next()) {
         match (m.as_slice(), max) {
@@ -708,7 +710,7 @@ impl<'m> Gen<'m> {
         // Sums and conditions, innermost first (a tiled term's innermost
         // sum is inside the row loop already).
         let outer = plan.sums.len() - usize::from(tiled);
-        Ok(self.wrap_sums(plan, outer, lines))
+        Ok(self.wrap_loops(&plan.sums, &plan.conds, outer, lines))
     }
 
     /// The row segment `seg` (`n` long, from `v = start`) in tiles of
@@ -857,12 +859,18 @@ impl<'m> Gen<'m> {
         Some((rows, hoisted, out))
     }
 
-    /// Wraps `lines` in the plan's first `upto` sums and the conditions at
-    /// depths `0..=upto`.
-    fn wrap_sums(&mut self, plan: &Plan<'_>, upto: usize, mut lines: Vec<String>) -> Vec<String> {
+    /// Wraps `lines` in the first `upto` of `loops` (variable and inclusive
+    /// bounds, outermost first) and the conditions at depths `0..=upto` (0:
+    /// outside the first loop, `d`: inside loop `d`).
+    pub(super) fn wrap_loops(
+        &mut self,
+        loops: &[(String, Poly, Poly)],
+        conds: &[(usize, Cond)],
+        upto: usize,
+        mut lines: Vec<String>,
+    ) -> Vec<String> {
         for depth in (0..=upto).rev() {
-            let here: Vec<String> = plan
-                .conds
+            let here: Vec<String> = conds
                 .iter()
                 .filter(|(d, _)| *d == depth)
                 .map(|(_, c)| c.clone())
@@ -878,7 +886,7 @@ impl<'m> Gen<'m> {
                 )];
             }
             if depth > 0 {
-                let (s, slo, shi) = &plan.sums[depth - 1];
+                let (s, slo, shi) = &loops[depth - 1];
                 lines = vec![self.for_loop(s, slo, shi, &lines)];
             }
         }
