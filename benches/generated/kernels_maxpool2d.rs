@@ -225,54 +225,39 @@ pub fn backward_threads(
             |first19: usize, count20: usize, grad16: &mut [f32]| {
                 let first19 = first19 as i64;
                 let count20 = count20 as i64;
-                let mut o = 0usize;
-                for k in first19..count20 + first19 {
-                    for l in 0..C {
-                        for m in 0..H {
-                            for p in 0..W {
-                                let mut acc = 0.0_f32;
-                                for i in ceil_div(m - 1, 2)
-                                    .max(0)..floor_div(H - 2, 2).min(floor_div(m, 2)) + 1
-                                {
-                                    for j in ceil_div(p - 1, 2)
-                                        .max(0)..floor_div(W - 2, 2).min(floor_div(p, 2)) + 1
-                                    {
-                                        let mut best21 = 0.0_f32;
-                                        let mut found22 = false;
-                                        let mut arg23: i64 = 0;
-                                        let mut arg24: i64 = 0;
-                                        for a_p in 0..=1 {
-                                            for b_p in 0..=1 {
-                                                let x25 = at(
-                                                    inputs.x,
-                                                    [k, l, a_p + 2 * i, b_p + 2 * j],
-                                                    [N, C, H, W],
-                                                );
-                                                if !found22 || x25 > best21 {
-                                                    best21 = x25;
-                                                    found22 = true;
-                                                    arg23 = a_p;
-                                                    arg24 = b_p;
-                                                }
-                                            }
+                for n in first19.max(0)..(N - 1).min(count20 + first19 - 1) + 1 {
+                    for c in 0..C {
+                        for i in 0..floor_div(H - 2, 2) + 1 {
+                            for j in 0..floor_div(W - 2, 2) + 1 {
+                                let mut best21 = 0.0_f32;
+                                let mut found22 = false;
+                                let mut arg23: i64 = 0;
+                                let mut arg24: i64 = 0;
+                                for a_p in 0..=1 {
+                                    for b_p in 0..=1 {
+                                        let x25 = at(
+                                            inputs.x,
+                                            [n, c, a_p + 2 * i, b_p + 2 * j],
+                                            [N, C, H, W],
+                                        );
+                                        if !found22 || x25 > best21 {
+                                            best21 = x25;
+                                            found22 = true;
+                                            arg23 = a_p;
+                                            arg24 = b_p;
                                         }
-                                        let ind26 = if found22 && arg23 == (m - 2 * i)
-                                            && arg24 == (p - 2 * j)
-                                        {
-                                            1.0_f32
-                                        } else {
-                                            0.0_f32
-                                        };
-                                        acc
-                                            += at(
-                                                seeds.y,
-                                                [k, l, i, j],
-                                                [N, C, floor_div(H - 2, 2) + 1, floor_div(W - 2, 2) + 1],
-                                            ) * ind26;
                                     }
                                 }
-                                grad16[o] += acc;
-                                o += 1;
+                                if found22 && 0 <= (arg23 + 2 * i)
+                                    && (arg23 + 2 * i) <= (H - 1) && 0 <= (arg24 + 2 * j)
+                                    && (arg24 + 2 * j) <= (W - 1)
+                                {
+                                    grad16[((((n - first19) * C + c) * H + (arg23 + 2 * i)) * W
+                                        + (arg24 + 2 * j)) as usize]
+                                        += seeds
+                                            .y[(((n * C + c) * (floor_div(H - 2, 2) + 1) + i)
+                                            * (floor_div(W - 2, 2) + 1) + j) as usize];
+                                }
                             }
                         }
                     }
@@ -294,11 +279,6 @@ fn at<const N: usize>(b: &[f32], idx: [i64; N], ext: [i64; N]) -> f32 {
         off = off * e + i;
     }
     b[off as usize]
-}
-/// `ceil(a / b)` for `b > 0`.
-#[inline(always)]
-fn ceil_div(a: i64, b: i64) -> i64 {
-    -((-a).div_euclid(b))
 }
 /// Panics unless a slice has the length its index ranges give it.
 #[track_caller]

@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 
 mod gemm;
 mod rows;
+mod winner;
 use rows::{Chunk, RowInit, RowTerm};
 
 /// The element type of the generated module.
@@ -961,38 +962,7 @@ impl<'m> Gen<'m> {
                 Ok(Code::atom(c))
             }
             Pred::FirstArgMax { binders, body, at } => {
-                let best = self.fresh("best");
-                let found = self.fresh("found");
-                let args: Vec<String> = (0..binders.len()).map(|_| self.fresh("arg")).collect();
-                let x = self.fresh("x");
-                let mut inner = Vec::new();
-                let b = self.expr(body, param, &mut inner)?;
-                inner.push(format!("let {x} = {};", b.text));
-                let mut update = format!("{best} = {x}; {found} = true;");
-                for (a, (name, _)) in args.iter().zip(binders) {
-                    let _ = write!(update, " {a} = {};", self.var(name));
-                }
-                inner.push(format!("if !{found} || {x} > {best} {{ {update} }}"));
-                let mut lines = inner;
-                for (name, r) in binders.iter().rev() {
-                    let r = self.range_of(name, r);
-                    let lo = self.poly(&r.lo);
-                    let hi = self.poly(&r.hi);
-                    let v = self.var(name);
-                    let v = self.loop_var(&v, &lines);
-                    lines = vec![format!(
-                        "for {v} in {}..={} {{ {} }}",
-                        lo.at(Prec::Add),
-                        hi.at(Prec::Add),
-                        lines.join(" ")
-                    )];
-                }
-                out.push(format!("let mut {best} = {zero};"));
-                out.push(format!("let mut {found} = false;"));
-                for a in &args {
-                    out.push(format!("let mut {a}: i64 = 0;"));
-                }
-                out.extend(lines);
+                let (found, args) = self.arg_max(binders, body, param, out)?;
                 let mut test = found.clone();
                 for (a, p) in args.iter().zip(at) {
                     let c = self.poly(p);
@@ -1005,6 +975,52 @@ impl<'m> Gen<'m> {
                 Ok(Code::atom(c))
             }
         }
+    }
+
+    /// The search for the first maximum of `body` over `binders` (row-major
+    /// order), appended to `out`; returns the names of the flag "some point
+    /// was searched" and of the arg-max's coordinates (`i64`).
+    fn arg_max(
+        &mut self,
+        binders: &[(String, Range)],
+        body: &Expr,
+        param: Option<&(String, String)>,
+        out: &mut Vec<String>,
+    ) -> Res<(String, Vec<String>)> {
+        let zero = self.zero().text;
+        let best = self.fresh("best");
+        let found = self.fresh("found");
+        let args: Vec<String> = (0..binders.len()).map(|_| self.fresh("arg")).collect();
+        let x = self.fresh("x");
+        let mut inner = Vec::new();
+        let b = self.expr(body, param, &mut inner)?;
+        inner.push(format!("let {x} = {};", b.text));
+        let mut update = format!("{best} = {x}; {found} = true;");
+        for (a, (name, _)) in args.iter().zip(binders) {
+            let _ = write!(update, " {a} = {};", self.var(name));
+        }
+        inner.push(format!("if !{found} || {x} > {best} {{ {update} }}"));
+        let mut lines = inner;
+        for (name, r) in binders.iter().rev() {
+            let r = self.range_of(name, r);
+            let lo = self.poly(&r.lo);
+            let hi = self.poly(&r.hi);
+            let v = self.var(name);
+            let v = self.loop_var(&v, &lines);
+            lines = vec![format!(
+                "for {v} in {}..={} {{ {} }}",
+                lo.at(Prec::Add),
+                hi.at(Prec::Add),
+                lines.join(" ")
+            )];
+        }
+        out.push(format!("let mut {best} = {zero};"));
+        out.push(format!("let mut {found} = false;"));
+        for a in &args {
+            out.push(format!("let mut {a}: i64 = 0;"));
+        }
+        out.extend(lines);
+        Ok((found, args))
     }
 
     fn call(
@@ -1651,6 +1667,10 @@ impl<'m> Gen<'m> {
                 // Targets with two or more indices are split across threads
                 // by their first index (each thread writes its own rows).
                 let chunk = (levels.len() >= 2).then(|| self.new_chunk());
+                if let Some(code) = self.winner_nest(a, &levels, &target, init.clone()) {
+                    let _ = write!(body, "{open} {{ {} }}", code?);
+                    continue;
+                }
                 let gemm = self.gemm_nest(
                     t,
                     &levels,

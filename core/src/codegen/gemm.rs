@@ -91,7 +91,7 @@ struct Plan {
 }
 
 /// The factors of a product, with the sign of its negations.
-fn signed_factors<'e>(e: &'e Expr, negative: &mut bool, out: &mut Vec<&'e Expr>) {
+pub(super) fn signed_factors<'e>(e: &'e Expr, negative: &mut bool, out: &mut Vec<&'e Expr>) {
     match e {
         Expr::Mul(xs) => {
             for x in xs {
@@ -206,28 +206,7 @@ impl<'m> Gen<'m> {
         match init {
             RowInit::Keep => {}
             RowInit::Zero => lines.push(format!("{target}.fill({});", self.zero().text)),
-            RowInit::Seed(seed) => {
-                // The seed's rows of this chunk.
-                let dims = &self.p.tensors[tensor].dims;
-                let mut index: Vec<Poly> = dims.iter().map(|d| d.lo.clone()).collect();
-                if let Some(ch) = chunk {
-                    index[0] = index[0].add(&Poly::var(&ch.first));
-                }
-                let off = self.offset_i64(&Read {
-                    tensor,
-                    slot: Slot::Value,
-                    index,
-                });
-                let (o, s) = (self.fresh("o"), self.fresh("s"));
-                let from = if off.text == "0" {
-                    String::new()
-                } else {
-                    format!("{} as usize", off.at(Prec::Unary))
-                };
-                lines.push(format!(
-                    "for ({o}, {s}) in {target}.iter_mut().zip(&{seed}[{from}..]) {{ *{o} += *{s}; }}"
-                ));
-            }
+            RowInit::Seed(seed) => lines.push(self.add_seed(tensor, &seed, target, chunk)),
         }
         for plan in &plans {
             match self.gemm_emit(tensor, levels, plan, target, chunk, by_sum) {
@@ -242,6 +221,34 @@ impl<'m> Gen<'m> {
         } else {
             self.in_threads(levels, chunk, whole, part, lines)
         }))
+    }
+
+    /// `target += seed` over a whole target (or a chunk of its rows, the
+    /// slice `target`): the statement that starts an output's adjoint.
+    pub(super) fn add_seed(
+        &mut self,
+        tensor: usize,
+        seed: &str,
+        target: &str,
+        chunk: Option<&Chunk>,
+    ) -> String {
+        let dims = &self.p.tensors[tensor].dims;
+        let mut index: Vec<Poly> = dims.iter().map(|d| d.lo.clone()).collect();
+        if let Some(ch) = chunk {
+            index[0] = index[0].add(&Poly::var(&ch.first));
+        }
+        let off = self.offset_i64(&Read {
+            tensor,
+            slot: Slot::Value,
+            index,
+        });
+        let (o, s) = (self.fresh("o"), self.fresh("s"));
+        let from = if off.text == "0" {
+            String::new()
+        } else {
+            format!("{} as usize", off.at(Prec::Unary))
+        };
+        format!("for ({o}, {s}) in {target}.iter_mut().zip(&{seed}[{from}..]) {{ *{o} += *{s}; }}")
     }
 
     /// The dimensions of the row and column index in the target, and
@@ -774,7 +781,7 @@ fn horner(index: &[Poly], layout: &[(String, Poly, Poly)]) -> Poly {
 }
 
 /// True when `e` mentions the index variable `v`.
-fn expr_mentions(e: &Expr, v: &str) -> bool {
+pub(super) fn expr_mentions(e: &Expr, v: &str) -> bool {
     let mut found = false;
     visit_expr(e, &mut |x| {
         if let Expr::Index(p) = x {
