@@ -235,11 +235,9 @@ pub fn backward_threads(
                                 let mut arg24: i64 = 0;
                                 for a_p in 0..=1 {
                                     for b_p in 0..=1 {
-                                        let x25 = at(
-                                            inputs.x,
-                                            [n, c, a_p + 2 * i, b_p + 2 * j],
-                                            [N, C, H, W],
-                                        );
+                                        let x25 = inputs
+                                            .x[(((n * C + c) * H + (a_p + 2 * i)) * W + (b_p + 2 * j))
+                                            as usize];
                                         if !found22 || x25 > best21 {
                                             best21 = x25;
                                             found22 = true;
@@ -248,10 +246,7 @@ pub fn backward_threads(
                                         }
                                     }
                                 }
-                                if found22 && 0 <= (arg23 + 2 * i)
-                                    && (arg23 + 2 * i) <= (H - 1) && 0 <= (arg24 + 2 * j)
-                                    && (arg24 + 2 * j) <= (W - 1)
-                                {
+                                if found22 {
                                     grad16[((((n - first19) * C + c) * H + (arg23 + 2 * i)) * W
                                         + (arg24 + 2 * j)) as usize]
                                         += seeds

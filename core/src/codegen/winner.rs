@@ -169,15 +169,20 @@ impl<'m> Gen<'m> {
         // Reads that stay in range over the windows are indexed directly.
         let mut in_range: Vec<(String, Range)> = w.outer.clone();
         in_range.extend(w.binders.iter().cloned());
+        // So are the statement's own reads when its ranges were inferred
+        // (each index takes exactly the values that keep every read inside).
+        let statement = self.m.gradient.occurrences[c.occurrence].statement;
+        let valid = !self.p.statements[statement].bounds_written;
         let saved = self.unchecked.clone();
-        for e in [w.body, &w.value] {
+        for (e, own) in [(w.body, valid), (&w.value, false)] {
             visit_expr(e, &mut |x| {
                 if let Expr::Read(r) = x {
                     let dims = &self.p.tensors[r.tensor].dims;
-                    let inside = r.index.iter().zip(dims).all(|(ix, d)| {
-                        provably_nonneg(&ix.sub(&d.lo), &in_range)
-                            && provably_nonneg(&d.hi.sub(ix), &in_range)
-                    });
+                    let inside = own
+                        || r.index.iter().zip(dims).all(|(ix, d)| {
+                            provably_nonneg(&ix.sub(&d.lo), &in_range)
+                                && provably_nonneg(&d.hi.sub(ix), &in_range)
+                        });
                     if inside {
                         self.unchecked.insert(read_key(r));
                     }
@@ -204,8 +209,10 @@ impl<'m> Gen<'m> {
             for (v, arg) in w.window.iter().zip(&args) {
                 ix = ix.substitute(v, &Poly::var(arg));
             }
-            if !(provably_nonneg(&ix.sub(&d.lo), &scope) && provably_nonneg(&d.hi.sub(&ix), &scope))
-            {
+            let inside = valid
+                || (provably_nonneg(&ix.sub(&d.lo), &scope)
+                    && provably_nonneg(&d.hi.sub(&ix), &scope));
+            if !inside {
                 tests.push(self.cond(&Cond::Within {
                     e: ix.clone(),
                     lo: d.lo.clone(),
