@@ -760,7 +760,10 @@ fn gemm_lowering_matches_evaluator_and_fixtures() {
         );
     }
     let random = lowered.iter().filter(|n| n.starts_with("random")).count();
-    assert!(random >= 10, "only {random} random models lowered to GEMM");
+    // A random model has a contraction when it is a dense layer (1 in 5) or
+    // a multi-channel 2-D convolution with a unit-stride row or column read
+    // (about 3 in 20): about a third of 40; five leaves room for any seed.
+    assert!(random >= 5, "only {random} random models lowered to GEMM");
     let outs = run_generated("gemm", &cases, true, true);
     check_against_eval(&cases, &outs, true);
     check_against_fixtures(&cases, &wants, &outs, " (gemm)");
