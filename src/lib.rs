@@ -12,7 +12,9 @@
 //!   the derivation report, code generation.
 //!
 //! The generated code is self-contained (no dependency on this crate at run
-//! time, no `unsafe`): contiguous row-major slices plus a sizes struct, and
+//! time, no `unsafe`) unless you opt into the `gemm` flag (feature `gemm`:
+//! convolutions and matrix products through `sharegrad::runtime`'s GEMM, several
+//! times faster): contiguous row-major slices plus a sizes struct, and
 //! gradients that **accumulate** (`+=`), so a weight shared by several
 //! layers sums its gradients over every use.
 //!
@@ -47,3 +49,9 @@
 pub use sharegrad_core as engine;
 pub use sharegrad_core::{compile, Diagnostic, Model};
 pub use sharegrad_derive::{layer, model, Layer};
+
+/// The runtime of code generated with the `gemm` flag (`model!` items with
+/// `#[sharegrad(gemm)]`, `#[layer(gemm, ...)]`, `#[sharegrad(gemm, ...)]`):
+/// a checked strided GEMM. Needs the `gemm` feature.
+#[cfg(feature = "gemm")]
+pub use sharegrad_runtime as runtime;

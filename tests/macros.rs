@@ -227,38 +227,45 @@ fn conv1d_valid_through_model() {
     f.check_all(&[("x", &values.x)], &[("y", &gy), ("w", &gw)]);
 }
 
+/// The conv2d fixture through a `model!` module `$m`.
+macro_rules! conv2d_same_bias_through {
+    ($m:path) => {{
+        use $m as m;
+        let f = Fixture::load("conv2d_same_bias");
+        let sizes = m::Sizes {
+            N: f.size("N"),
+            C: f.size("C"),
+            K: f.size("K"),
+            H: f.size("H"),
+            W: f.size("W"),
+        };
+        let inputs = m::Inputs {
+            y: f.leaf("y"),
+            w: f.leaf("w"),
+            beta: f.leaf("beta"),
+        };
+        let mut values = m::Values::<f64>::new(&sizes);
+        m::forward(&sizes, &inputs, &mut values);
+        let mut gy = vec![0.0; f.leaf("y").len()];
+        let mut gw = vec![0.0; f.leaf("w").len()];
+        let mut gb = vec![0.0; f.leaf("beta").len()];
+        let seeds = m::Seeds { x: f.seed("x") };
+        let mut grads = m::Grads {
+            y: Some(&mut gy),
+            w: Some(&mut gw),
+            beta: Some(&mut gb),
+        };
+        m::backward(&sizes, &inputs, &values, &seeds, &mut grads);
+        f.check_all(
+            &[("x", &values.x)],
+            &[("y", &gy), ("w", &gw), ("beta", &gb)],
+        );
+    }};
+}
+
 #[test]
 fn conv2d_same_bias_through_model() {
-    use conv2d_same_bias as m;
-    let f = Fixture::load("conv2d_same_bias");
-    let sizes = m::Sizes {
-        N: f.size("N"),
-        C: f.size("C"),
-        K: f.size("K"),
-        H: f.size("H"),
-        W: f.size("W"),
-    };
-    let inputs = m::Inputs {
-        y: f.leaf("y"),
-        w: f.leaf("w"),
-        beta: f.leaf("beta"),
-    };
-    let mut values = m::Values::<f64>::new(&sizes);
-    m::forward(&sizes, &inputs, &mut values);
-    let mut gy = vec![0.0; f.leaf("y").len()];
-    let mut gw = vec![0.0; f.leaf("w").len()];
-    let mut gb = vec![0.0; f.leaf("beta").len()];
-    let seeds = m::Seeds { x: f.seed("x") };
-    let mut grads = m::Grads {
-        y: Some(&mut gy),
-        w: Some(&mut gw),
-        beta: Some(&mut gb),
-    };
-    m::backward(&sizes, &inputs, &values, &seeds, &mut grads);
-    f.check_all(
-        &[("x", &values.x)],
-        &[("y", &gy), ("w", &gw), ("beta", &gb)],
-    );
+    conv2d_same_bias_through!(conv2d_same_bias)
 }
 
 #[test]
@@ -400,71 +407,123 @@ struct Conv2d {
     beta: Vec<f64>,
 }
 
+/// The conv2d fixture through a `#[derive(Layer)]` struct and the types
+/// generated next to it.
+macro_rules! conv2d_same_bias_through_derive {
+    ($layer:ident, $sizes:ident, $inputs:ident, $seeds:ident, $igrads:ident, $values:ident) => {{
+        let f = Fixture::load("conv2d_same_bias");
+        let layer = $layer {
+            w: f.leaf("w").to_vec(),
+            beta: f.leaf("beta").to_vec(),
+        };
+        let sizes = $sizes {
+            N: f.size("N"),
+            C: f.size("C"),
+            K: f.size("K"),
+            H: f.size("H"),
+            W: f.size("W"),
+        };
+        let inputs = $inputs { y: f.leaf("y") };
+        let values = layer.forward(&sizes, &inputs);
+        let mut grads = layer.zero_grads();
+        let mut gy = vec![0.0; f.leaf("y").len()];
+        let seeds = $seeds { x: f.seed("x") };
+        layer.backward(
+            &sizes,
+            &inputs,
+            &values,
+            &seeds,
+            &mut grads,
+            $igrads { y: Some(&mut gy) },
+        );
+        f.check_all(
+            &[("x", &values.x)],
+            &[("y", &gy), ("w", &grads.w), ("beta", &grads.beta)],
+        );
+
+        // Skipping the input's gradient leaves the params' unchanged, doubled.
+        layer.backward(
+            &sizes,
+            &inputs,
+            &values,
+            &seeds,
+            &mut grads,
+            $igrads::default(),
+        );
+        let twice: Vec<f64> = f.expected.grads["beta"].iter().map(|g| 2.0 * g).collect();
+        assert_close("accumulated grad of beta", &grads.beta, &twice, 1e-9, false);
+        grads.fill_zero();
+        assert!(grads.w.iter().all(|&g| g == 0.0));
+        assert!(!$layer::DERIVATION.is_empty());
+
+        // The same on two threads (split by the batch index, or by the
+        // output channel for the weights).
+        let mut values2 = $values::new(&sizes);
+        layer.forward_threads(&sizes, &inputs, &mut values2, 2);
+        let mut gy2 = vec![0.0; f.leaf("y").len()];
+        layer.backward_threads(
+            &sizes,
+            &inputs,
+            &values2,
+            &seeds,
+            &mut grads,
+            $igrads { y: Some(&mut gy2) },
+            2,
+        );
+        f.check_all(
+            &[("x", &values2.x)],
+            &[("y", &gy2), ("w", &grads.w), ("beta", &grads.beta)],
+        );
+    }};
+}
+
 #[test]
 fn conv2d_same_bias_through_derive() {
-    let f = Fixture::load("conv2d_same_bias");
-    let layer = Conv2d {
-        w: f.leaf("w").to_vec(),
-        beta: f.leaf("beta").to_vec(),
-    };
-    let sizes = Conv2dSizes {
-        N: f.size("N"),
-        C: f.size("C"),
-        K: f.size("K"),
-        H: f.size("H"),
-        W: f.size("W"),
-    };
-    let inputs = Conv2dInputs { y: f.leaf("y") };
-    let values = layer.forward(&sizes, &inputs);
-    let mut grads = layer.zero_grads();
-    let mut gy = vec![0.0; f.leaf("y").len()];
-    let seeds = Conv2dSeeds { x: f.seed("x") };
-    layer.backward(
-        &sizes,
-        &inputs,
-        &values,
-        &seeds,
-        &mut grads,
-        Conv2dInputGrads { y: Some(&mut gy) },
-    );
-    f.check_all(
-        &[("x", &values.x)],
-        &[("y", &gy), ("w", &grads.w), ("beta", &grads.beta)],
-    );
+    conv2d_same_bias_through_derive!(
+        Conv2d,
+        Conv2dSizes,
+        Conv2dInputs,
+        Conv2dSeeds,
+        Conv2dInputGrads,
+        Conv2dValues
+    )
+}
 
-    // Skipping the input's gradient leaves the params' unchanged, doubled.
-    layer.backward(
-        &sizes,
-        &inputs,
-        &values,
-        &seeds,
-        &mut grads,
-        Conv2dInputGrads::default(),
-    );
-    let twice: Vec<f64> = f.expected.grads["beta"].iter().map(|g| 2.0 * g).collect();
-    assert_close("accumulated grad of beta", &grads.beta, &twice, 1e-9, false);
-    grads.fill_zero();
-    assert!(grads.w.iter().all(|&g| g == 0.0));
-    assert!(!Conv2d::DERIVATION.is_empty());
+/// The `gemm` flag (sharegrad's `gemm` feature; CI tests with every
+/// feature): the same conv2d fixture with its contractions lowered to
+/// `sharegrad::runtime::gemm`, one and two threads, against PyTorch.
+#[cfg(feature = "gemm")]
+mod gemm {
+    use super::{assert_close, Fixture};
 
-    // The same on two threads (split by the batch index, or by the
-    // output channel for the weights).
-    let mut values2 = Conv2dValues::new(&sizes);
-    layer.forward_threads(&sizes, &inputs, &mut values2, 2);
-    let mut gy2 = vec![0.0; f.leaf("y").len()];
-    layer.backward_threads(
-        &sizes,
-        &inputs,
-        &values2,
-        &seeds,
-        &mut grads,
-        Conv2dInputGrads { y: Some(&mut gy2) },
-        2,
-    );
-    f.check_all(
-        &[("x", &values2.x)],
-        &[("y", &gy2), ("w", &grads.w), ("beta", &grads.beta)],
-    );
+    sharegrad::model! {
+        #[sharegrad(gemm)]
+        pub mod conv2d_same_bias = "tests/fixtures/conv2d_same_bias/model.eq";
+    }
+
+    #[derive(sharegrad::Layer)]
+    #[sharegrad(gemm, file = "tests/fixtures/conv2d_same_bias/model.eq")]
+    struct Conv2dGemm {
+        w: Vec<f64>,
+        beta: Vec<f64>,
+    }
+
+    #[test]
+    fn conv2d_same_bias_through_model_with_gemm() {
+        conv2d_same_bias_through!(conv2d_same_bias)
+    }
+
+    #[test]
+    fn conv2d_same_bias_through_derive_with_gemm() {
+        conv2d_same_bias_through_derive!(
+            Conv2dGemm,
+            Conv2dGemmSizes,
+            Conv2dGemmInputs,
+            Conv2dGemmSeeds,
+            Conv2dGemmInputGrads,
+            Conv2dGemmValues
+        )
+    }
 }
 
 #[derive(sharegrad::Layer)]

@@ -52,6 +52,9 @@ pub struct Options {
     /// Lower contractions to `sharegrad_runtime::gemm` calls (the code then
     /// needs the `sharegrad-runtime` crate); see the `gemm` module.
     pub gemm: bool,
+    /// The path the code names the runtime crate by; `None`:
+    /// `::sharegrad_runtime` (the macros use `::sharegrad::runtime`).
+    pub runtime: Option<String>,
 }
 
 /// Why code could not be generated: a lower-case message without final
@@ -248,6 +251,8 @@ struct Gen<'m> {
     derivation: Option<String>,
     /// Lower contractions to GEMM calls.
     gemm: bool,
+    /// The runtime crate's path.
+    runtime: String,
     /// Field identifier of each tensor.
     ident: Vec<String>,
     /// Adjoint storage of each tensor.
@@ -355,6 +360,10 @@ impl<'m> Gen<'m> {
             real: opts.real,
             derivation: opts.derivation.clone(),
             gemm: opts.gemm,
+            runtime: opts
+                .runtime
+                .clone()
+                .unwrap_or_else(|| "::sharegrad_runtime".into()),
             ident: Vec::new(),
             adj: vec![AdjBuf::None; p.tensors.len()],
             vars: BTreeMap::new(),
@@ -1151,7 +1160,7 @@ impl<'m> Gen<'m> {
         let user_fns = self.user_functions()?;
         let mut s = String::new();
         if self.generic() {
-            s.push_str(&real_trait(self.gemm));
+            s.push_str(&real_trait(self.gemm.then_some(self.runtime.as_str())));
         }
         s.push_str(&self.sizes_struct());
         s.push_str(&self.inputs_struct());
@@ -2300,17 +2309,13 @@ impl<'m> Gen<'m> {
     }
 }
 
-fn real_trait(gemm: bool) -> String {
-    let runtime = if gemm {
-        " + ::sharegrad_runtime::Gemm"
-    } else {
-        ""
-    };
+fn real_trait(runtime: Option<&str>) -> String {
+    let runtime = runtime.map_or(String::new(), |r| format!(" + {r}::Gemm"));
     let mut s = String::from(
         "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy RUNTIME + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign + ::core::marker::Send + ::core::marker::Sync {\n\
          /// 0.\nfn zero() -> Self;\n/// 1.\nfn one() -> Self;\n/// The nearest value.\nfn from_f64(x: f64) -> Self;\n/// `e^x`.\nfn exp(self) -> Self;\n/// Natural logarithm.\nfn ln(self) -> Self;\n/// `ln(1 + x)`.\nfn ln_1p(self) -> Self;\n/// Hyperbolic tangent.\nfn tanh(self) -> Self;\n/// Square root.\nfn sqrt(self) -> Self;\n/// Absolute value.\nfn abs(self) -> Self;\n/// Integer power.\nfn powi(self, n: i32) -> Self;\n/// Real power.\nfn powf(self, e: Self) -> Self;\n}\n",
     );
-    s = s.replace(" RUNTIME", runtime);
+    s = s.replace(" RUNTIME", &runtime);
     for (t, from) in [("f32", "x as f32"), ("f64", "x")] {
         let _ = writeln!(
             s,

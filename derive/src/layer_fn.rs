@@ -4,7 +4,7 @@
 
 use crate::ast::{ModelInfo, Role};
 use crate::engine;
-use crate::source::{call_site_error, Source};
+use crate::source::{call_site_error, Spec};
 use crate::types::{access_of, is_fn_of, is_usize, Access, Elem, ElemAt};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -65,11 +65,12 @@ fn try_expand(attr: TokenStream, func: &ItemFn) -> syn::Result<TokenStream> {
             "expected the equations: `#[sharegrad::layer(r\"...\")]` or `#[sharegrad::layer(file = \"model.eq\")]`",
         ));
     }
-    let source: Source = syn::parse2(attr)?;
+    let Spec { gemm, source } = syn::parse2(attr)?;
+    let gemm = engine::gemm_flag(gemm)?;
     let compiled = source.compile()?;
     let info = ModelInfo::new(&compiled.model);
     let plan = check(func, &info)?;
-    let module = engine::module_tokens(&compiled.model)
+    let module = engine::module_tokens(&compiled.model, gemm)
         .map_err(|e| syn::Error::new(source.literal().span(), e))?;
     Ok(generate(
         func,

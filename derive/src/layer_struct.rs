@@ -6,7 +6,7 @@
 use crate::ast::{ModelInfo, Role};
 use crate::engine;
 use crate::layer_fn::{combine, element_error};
-use crate::source::Source;
+use crate::source::Spec;
 use crate::types::{storage_of, Elem, Storage};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
@@ -40,9 +40,9 @@ pub fn expand(input: TokenStream) -> TokenStream {
     try_expand(&input).unwrap_or_else(|e| e.to_compile_error())
 }
 
-/// The struct's `#[sharegrad(...)]` source.
-fn source_of(attrs: &[Attribute], name: &Ident) -> syn::Result<Source> {
-    let mut found: Option<Source> = None;
+/// The struct's `#[sharegrad(...)]` source, with its flags.
+fn source_of(attrs: &[Attribute], name: &Ident) -> syn::Result<Spec> {
+    let mut found: Option<Spec> = None;
     for attr in attrs.iter().filter(|a| a.path().is_ident("sharegrad")) {
         let Meta::List(list) = &attr.meta else {
             return Err(syn::Error::new_spanned(
@@ -108,7 +108,8 @@ fn try_expand(input: &DeriveInput) -> syn::Result<TokenStream> {
             "generic layers are not supported: fields are `Vec<f32>`, `Vec<f64>`, arrays or scalars",
         ));
     }
-    let source = source_of(&input.attrs, name)?;
+    let Spec { gemm, source } = source_of(&input.attrs, name)?;
+    let gemm = engine::gemm_flag(gemm)?;
     let compiled = source.compile()?;
     let info = ModelInfo::new(&compiled.model);
 
@@ -215,7 +216,7 @@ fn try_expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
     }
     combine(errors)?;
-    let module = engine::module_tokens(&compiled.model)
+    let module = engine::module_tokens(&compiled.model, gemm)
         .map_err(|e| syn::Error::new(source.literal().span(), e))?;
     Ok(generate(
         input,

@@ -5,6 +5,8 @@
 //!     /// Docs.
 //!     pub mod seed = "examples/seed.eq";          // a file
 //!     pub(crate) mod conv1d { r"...equations..." } // inline
+//!     #[sharegrad(gemm)]                           // contractions through
+//!     pub mod conv2d = "examples/conv.eq";          // sharegrad::runtime
 //! }
 //! ```
 
@@ -18,6 +20,8 @@ use syn::{braced, Attribute, Ident, LitStr, Token, Visibility};
 /// One `mod` item of the invocation.
 struct ModelMod {
     attrs: Vec<Attribute>,
+    /// Where `#[sharegrad(gemm)]` was written.
+    gemm: Option<proc_macro2::Span>,
     vis: Visibility,
     name: Ident,
     source: Source,
@@ -28,7 +32,23 @@ struct Models(Vec<ModelMod>);
 
 impl Parse for ModelMod {
     fn parse(input: ParseStream) -> syn::Result<ModelMod> {
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        // `#[sharegrad(gemm)]` is ours; every other attribute goes on the
+        // module.
+        let mut gemm = None;
+        for a in attrs.iter().filter(|a| a.path().is_ident("sharegrad")) {
+            let flag: Ident = a
+                .parse_args()
+                .map_err(|_| syn::Error::new_spanned(a, "expected `#[sharegrad(gemm)]`"))?;
+            if flag != "gemm" {
+                return Err(syn::Error::new(
+                    flag.span(),
+                    format!("unknown flag `{flag}`: expected `#[sharegrad(gemm)]`"),
+                ));
+            }
+            gemm = Some(flag.span());
+        }
+        attrs.retain(|a| !a.path().is_ident("sharegrad"));
         let vis: Visibility = input.parse()?;
         input.parse::<Token![mod]>()?;
         let name: Ident = input.parse()?;
@@ -58,6 +78,7 @@ impl Parse for ModelMod {
         };
         Ok(ModelMod {
             attrs,
+            gemm,
             vis,
             name,
             source,
@@ -88,12 +109,14 @@ pub fn expand(input: TokenStream) -> TokenStream {
 fn expand_one(item: &ModelMod) -> TokenStream {
     let ModelMod {
         attrs,
+        gemm,
         vis,
         name,
         source,
     } = item;
-    let body = source.compile().and_then(|compiled| {
-        let module = engine::module_tokens(&compiled.model)
+    let body = engine::gemm_flag(*gemm).and_then(|gemm| {
+        let compiled = source.compile()?;
+        let module = engine::module_tokens(&compiled.model, gemm)
             .map_err(|e| syn::Error::new(source.literal().span(), e))?;
         let include = compiled.file.map(|f| {
             let f = f.to_string_lossy().into_owned();

@@ -49,6 +49,37 @@ impl Parse for Source {
     }
 }
 
+/// What `#[sharegrad::layer(...)]` and `#[sharegrad(...)]` take: an
+/// optional `gemm,` flag, then the [`Source`].
+pub struct Spec {
+    /// Where `gemm` was written, when it was: contractions go through
+    /// `sharegrad::runtime` (the `gemm` feature).
+    pub gemm: Option<Span>,
+    /// The equations.
+    pub source: Source,
+}
+
+impl Parse for Spec {
+    fn parse(input: ParseStream) -> syn::Result<Spec> {
+        let mut gemm = None;
+        if input.peek(syn::Ident) && input.peek2(Token![,]) {
+            let flag: syn::Ident = input.parse()?;
+            if flag != "gemm" {
+                return Err(syn::Error::new(
+                    flag.span(),
+                    format!("unknown flag `{flag}`: the one flag is `gemm`, before the equations"),
+                ));
+            }
+            input.parse::<Token![,]>()?;
+            gemm = Some(flag.span());
+        }
+        Ok(Spec {
+            gemm,
+            source: input.parse()?,
+        })
+    }
+}
+
 /// A model compiled from a [`Source`], with what its expansion needs.
 pub struct Compiled {
     /// The resolved, differentiated model.

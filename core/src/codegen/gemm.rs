@@ -663,8 +663,9 @@ impl<'m> Gen<'m> {
         let (a_buf, b_buf) = (operand(self, &r.a), operand(self, &r.b));
         body.extend(pre);
         body.push(format!(
-            "if {} {{ ::sharegrad_runtime::gemm({}, {}, {}, {}, {a_buf}, {av}, {b_buf}, {bv}, {c_buf}, {cv}); }}",
+            "if {} {{ {}::gemm({}, {}, {}, {}, {a_buf}, {av}, {b_buf}, {bv}, {c_buf}, {cv}); }}",
             nonempty.join(" && "),
+            self.runtime,
             sizes[0],
             sizes[1],
             sizes[2],
