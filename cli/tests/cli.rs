@@ -158,3 +158,31 @@ fn check_prints_occurrences_of_the_shared_weight() {
     assert!(text.contains("reads w[0]"), "{text}");
     assert!(text.contains("reads w[a]"), "{text}");
 }
+
+#[test]
+fn rust_with_gemm_calls_the_runtime_only_when_asked() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let model = root.join("tests/fixtures/conv2d_same_bias/model.eq");
+    let model = model.to_str().expect("utf-8 path");
+    let plain = sharegrad(&["rust", model, "--type", "f32"]);
+    let fast = sharegrad(&["rust", model, "--type", "f32", "--gemm"]);
+    assert_eq!(plain.status.code(), Some(0));
+    assert_eq!(fast.status.code(), Some(0));
+    let (plain, fast) = (
+        String::from_utf8_lossy(&plain.stdout),
+        String::from_utf8_lossy(&fast.stdout),
+    );
+    assert!(
+        !plain.contains("sharegrad_runtime"),
+        "self-contained without --gemm"
+    );
+    // The forward pass and both gradients of the convolution are lowered;
+    // the bias stays a loop.
+    assert!(
+        fast.matches("::sharegrad_runtime::gemm(").count() >= 3,
+        "{fast}"
+    );
+    // A flag value is a usage error.
+    let bad = sharegrad(&["rust", model, "--gemm=yes"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
