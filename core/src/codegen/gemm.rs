@@ -24,8 +24,16 @@
 //! its gradients are such terms, the outer variables being the batch index,
 //! one spatial index and the kernel taps: `C x K x W` products per row.
 //!
-//! Among several choices of `(m, n, k)` the one with the most unit strides
-//! wins (contiguous reads pack fastest). The terms of a target that do not
+//! Among several choices of `(m, n, k)` the one with the most long ranges
+//! wins, then the one with the most unit strides (contiguous reads pack
+//! fastest). The outer loops run with the long ones outside and the kernel
+//! taps inside, so that consecutive calls read the same rows from cache. A
+//! target whose row and column index are both strided in it (a weight
+//! gradient `w[k, c, a, b]`) is accumulated in a scratch copy with them
+//! last and added in at the end; on several threads such a nest is split
+//! along its outermost sum, one scratch copy per thread, when the target's
+//! first index is a matrix index (splitting it would shrink every call).
+//! The terms of a target that do not
 //! fit (a bias, a pointwise term) follow in row form; when they cannot take
 //! the row form either, the whole target keeps the caller's nest.
 
