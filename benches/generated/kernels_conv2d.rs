@@ -62,7 +62,12 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
 /// # Panics
 ///
 /// As [`forward`].
-#[allow(non_snake_case)]
+#[allow(
+    non_snake_case,
+    clippy::needless_range_loop,
+    clippy::explicit_counter_loop,
+    clippy::manual_range_contains
+)]
 pub fn forward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -212,7 +217,12 @@ pub fn backward(
 /// # Panics
 ///
 /// As [`backward`].
-#[allow(non_snake_case)]
+#[allow(
+    non_snake_case,
+    clippy::needless_range_loop,
+    clippy::explicit_counter_loop,
+    clippy::manual_range_contains
+)]
 pub fn backward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -264,7 +274,7 @@ pub fn backward_threads(
                                                 let q = q + t037 as i64;
                                                 let mut tile38 = [0.0_f32; 32];
                                                 let mut off43 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
-                                                let mut off45 = ((0 * C + m) * 3 + a) * 3 + b;
+                                                let mut off45 = (m * 3 + a) * 3 + b;
                                                 for _ in 0..K {
                                                     let x44 = &seeds.x[off43 as usize..][..32];
                                                     let w46 = inputs.w[off45 as usize];
@@ -284,7 +294,7 @@ pub fn backward_threads(
                                                 let q = q + t037 as i64;
                                                 let mut tile38 = [0.0_f32; 8];
                                                 let mut off47 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
-                                                let mut off49 = ((0 * C + m) * 3 + a) * 3 + b;
+                                                let mut off49 = (m * 3 + a) * 3 + b;
                                                 for _ in 0..K {
                                                     let x48 = &seeds.x[off47 as usize..][..8];
                                                     let w50 = inputs.w[off49 as usize];

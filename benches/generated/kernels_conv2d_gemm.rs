@@ -62,7 +62,12 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
 /// # Panics
 ///
 /// As [`forward`].
-#[allow(non_snake_case)]
+#[allow(
+    non_snake_case,
+    clippy::needless_range_loop,
+    clippy::explicit_counter_loop,
+    clippy::manual_range_contains
+)]
 pub fn forward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -175,7 +180,12 @@ pub fn backward(
 /// # Panics
 ///
 /// As [`backward`].
-#[allow(non_snake_case)]
+#[allow(
+    non_snake_case,
+    clippy::needless_range_loop,
+    clippy::explicit_counter_loop,
+    clippy::manual_range_contains
+)]
 pub fn backward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,

@@ -186,3 +186,55 @@ fn rust_with_gemm_calls_the_runtime_only_when_asked() {
     let bad = sharegrad(&["rust", model, "--gemm=yes"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// `sharegrad rust` output pasted into a crate passes `cargo clippy -D
+/// warnings`: every example, generic and, with `--gemm`, f32 (the kernels'
+/// deliberate index loops carry their own `allow`s; nothing else may warn).
+#[test]
+fn pasted_modules_pass_clippy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = std::env::temp_dir().join(format!("sharegrad-pasted-{}", std::process::id()));
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).expect("temp crate");
+    let runtime = root.join("runtime");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"pasted\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n[workspace]\n[dependencies]\nsharegrad-runtime = {{ path = {:?} }}\n",
+            runtime.display().to_string()
+        ),
+    )
+    .expect("Cargo.toml");
+    // The workspace's lock file: the same matrixmultiply, no resolution.
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
+    let mut lib = String::new();
+    let mut examples: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .expect("examples/")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eq"))
+        .collect();
+    examples.sort();
+    for (k, eq) in examples.iter().enumerate() {
+        let eq = eq.to_str().expect("utf-8 path");
+        for (tag, args) in [
+            ("m", vec!["rust", eq]),
+            ("g", vec!["rust", eq, "--type", "f32", "--gemm"]),
+        ] {
+            let out = sharegrad(&args);
+            assert_eq!(out.status.code(), Some(0), "{eq}");
+            std::fs::write(src.join(format!("{tag}{k}.rs")), &out.stdout).expect("module");
+            lib.push_str(&format!("pub mod {tag}{k};\n"));
+        }
+    }
+    std::fs::write(src.join("lib.rs"), lib).expect("lib.rs");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["clippy", "--quiet", "--", "-D", "warnings"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .output()
+        .expect("cargo clippy runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "clippy on pasted modules:\n{stderr}");
+}

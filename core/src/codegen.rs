@@ -28,6 +28,12 @@ mod rows;
 mod winner;
 use rows::{Chunk, RowInit, RowTerm};
 
+/// The lints the kernels allow: sizes keep the model's letters (`N`, `H`),
+/// and the loops index rows by position and count an output offset across
+/// nested loops on purpose (every bound is exact, the slices are cut once);
+/// a range test stays `lo <= e && e <= hi` like the derivation's.
+const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains)]";
+
 /// The element type of the generated module.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RealType {
@@ -701,6 +707,8 @@ impl<'m> Gen<'m> {
             let zero = ix.sub(&d.lo).is_zero();
             off = Some(match off {
                 None => i,
+                // All earlier indices at their first value: no `0 * e`.
+                Some(prev) if prev.text == "0" => i,
                 Some(prev) if zero => {
                     let e = self.poly(&d.hi.sub(&d.lo).add_int(1));
                     Code::new(
@@ -1494,7 +1502,7 @@ impl<'m> Gen<'m> {
         let (ip, vp) = (self.struct_params("'_"), self.struct_params(""));
         Ok(format!(
             "{doc}pub fn forward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}) {{ forward_threads(sizes, inputs, values, 1) }}\n\
-             /// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.\n///\n/// # Panics\n///\n/// As [`forward`].\n#[allow(non_snake_case)]\npub fn forward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}, threads: usize) {{ {prologue} {body} }}\n"
+             /// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.\n///\n/// # Panics\n///\n/// As [`forward`].\n{KERNEL_ALLOW}\npub fn forward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
     }
 
@@ -1775,7 +1783,7 @@ impl<'m> Gen<'m> {
         );
         Ok(format!(
             "{doc}pub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ backward_threads(sizes, inputs, values, seeds, grads, 1) }}\n\
-             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.\n///\n/// # Panics\n///\n/// As [`backward`].\n#[allow(non_snake_case)]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
+             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
     }
 
@@ -1978,8 +1986,14 @@ impl<'m> Gen<'m> {
         let mut lines = Vec::new();
         let mut test: Vec<String> = Vec::new();
         for gd in &it.guards {
-            let c = self.poly(gd);
-            test.push(format!("{} >= 0", c.text));
+            // `x - 1 >= 0` reads (and lints) better as `x > 0`.
+            let (gd, op) = if gd.constant() == -1 {
+                (gd.add_int(1), ">")
+            } else {
+                (gd.clone(), ">=")
+            };
+            let c = self.poly(&gd);
+            test.push(format!("{} {op} 0", c.text));
         }
         let checked = format!(
             "for {lv_c} in {}..={} {{ {} }}",

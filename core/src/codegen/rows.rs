@@ -501,6 +501,8 @@ impl<'m> Gen<'m> {
         let m = if mutable { "mut " } else { "" };
         if off.text == "0" {
             format!("&{m}{buf}[..{len}]")
+        } else if off.text.parse::<usize>().is_ok() {
+            format!("&{m}{buf}[{}..][..{len}]", off.text)
         } else {
             format!("&{m}{buf}[{} as usize..][..{len}]", off.at(Prec::Unary))
         }
@@ -570,10 +572,7 @@ impl<'m> Gen<'m> {
         let vv = self.var(v);
         if pre.iter().any(|l| super::mentions_word(l, &vv)) {
             let first = self.poly(start);
-            pre.insert(
-                0,
-                format!("let {vv} = {} + {pos} as i64;", first.at(Prec::Add)),
-            );
+            pre.insert(0, format!("let {vv} = {};", at_position(&first, pos)));
         }
         Ok(pre)
     }
@@ -737,7 +736,7 @@ impl<'m> Gen<'m> {
             self.fresh("rest"),
             self.fresh("t"),
         );
-        let first = self.poly(start);
+        let at_t0 = at_position(&self.poly(start), &t0);
         let z = self.zero().text;
         let here = Poly::var(v);
         lines.push(format!("let mut {t0} = 0usize;"));
@@ -774,7 +773,7 @@ impl<'m> Gen<'m> {
             body.extend(post);
             lines.push(format!(
                 "while {t0} + {width} <= {n} {{ \
-                     let {vv} = {} + {t0} as i64; \
+                     let {vv} = {at_t0}; \
                      let mut {tile} = [{z}; {width}]; \
                      {} \
                      {} \
@@ -782,7 +781,6 @@ impl<'m> Gen<'m> {
                      for {l} in 0..{width} {{ {out}[{l}] += {tile}[{l}]; }} \
                      {t0} += {width}; \
                  }}",
-                first.at(Prec::Add),
                 pre.join(" "),
                 self.for_loop(&s, &slo, &shi, &body)
             ));
@@ -796,12 +794,11 @@ impl<'m> Gen<'m> {
         body.push(format!("for {t} in 0..{rest} {{ {} }}", inner.join(" ")));
         lines.push(format!(
             "if {t0} < {n} {{ \
-                 let {vv} = {} + {t0} as i64; \
+                 let {vv} = {at_t0}; \
                  let {rest} = {n} - {t0}; \
                  let {out} = &mut {seg}[{t0}..][..{rest}]; \
                  {} \
              }}",
-            first.at(Prec::Add),
             self.for_loop(&s, &slo, &shi, &body)
         ));
         Ok(())
@@ -891,6 +888,16 @@ impl<'m> Gen<'m> {
             }
         }
         lines
+    }
+}
+
+/// The row index at position `pos` (a `usize` name) of a segment starting
+/// at `first`: `first + pos as i64`, without a `0 +`.
+fn at_position(first: &Code, pos: &str) -> String {
+    if first.text == "0" {
+        format!("{pos} as i64")
+    } else {
+        format!("{} + {pos} as i64", first.at(Prec::Add))
     }
 }
 
