@@ -183,6 +183,15 @@ impl Code {
     fn atom(text: impl Into<String>) -> Code {
         Code::new(text, Prec::Atom)
     }
+    /// This `i64` expression as a `usize` index: a literal as it is, anything
+    /// else with `as usize`.
+    fn as_usize(&self) -> String {
+        if self.text.parse::<usize>().is_ok() {
+            self.text.clone()
+        } else {
+            format!("{} as usize", self.at(Prec::Unary))
+        }
+    }
     /// The text, parenthesised when it binds less than `need`.
     fn at(&self, need: Prec) -> String {
         if self.prec < need {
@@ -209,6 +218,16 @@ fn product(factors: &[Code]) -> Code {
 }
 
 /// True when `word` occurs in `text` as a whole identifier.
+/// A buffer expression from [`Gen::buffer`] as a `&[T]`: leaves and seeds
+/// are slices already; values and adjoint buffers are vectors.
+fn as_slice(buf: &str) -> String {
+    if buf.starts_with("inputs.") || buf.starts_with("seeds.") {
+        buf.to_string()
+    } else {
+        format!("&{buf}")
+    }
+}
+
 fn mentions_word(text: &str, word: &str) -> bool {
     let is_id = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut start = 0;
@@ -746,10 +765,7 @@ impl<'m> Gen<'m> {
         let dims = self.p.tensors[r.tensor].dims.clone();
         if self.unchecked.contains(&read_key(r)) {
             let off = self.offset_i64(r);
-            if off.text.parse::<usize>().is_ok() {
-                return Code::atom(format!("{buf}[{}]", off.text));
-            }
-            return Code::atom(format!("{buf}[{} as usize]", off.at(Prec::Unary)));
+            return Code::atom(format!("{buf}[{}]", off.as_usize()));
         }
         let mut idx = Vec::new();
         let mut ext = Vec::new();
@@ -757,16 +773,10 @@ impl<'m> Gen<'m> {
             idx.push(self.poly(&ix.sub(&d.lo)).text);
             ext.push(self.poly(&d.hi.sub(&d.lo).add_int(1)).text);
         }
-        // Leaves and seeds are slices already; values and adjoint buffers
-        // are vectors.
-        let borrow = if buf.starts_with("inputs.") || buf.starts_with("seeds.") {
-            ""
-        } else {
-            "&"
-        };
         self.helpers.insert("at");
         Code::atom(format!(
-            "at({borrow}{buf}, [{}], [{}])",
+            "at({}, [{}], [{}])",
+            as_slice(&buf),
             idx.join(", "),
             ext.join(", ")
         ))

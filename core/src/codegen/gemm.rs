@@ -38,7 +38,7 @@
 //! the row form either, the whole target keeps the caller's nest.
 
 use super::rows::{operands, Chunk};
-use super::{provably_nonneg, visit_expr, Code, Gen, Level, Prec, Res};
+use super::{as_slice, provably_nonneg, visit_expr, Gen, Level, Prec, Res};
 use super::{RowInit, RowTerm};
 use crate::ir::{Cond, Expr, Range, Read, Slot};
 use crate::poly::Poly;
@@ -254,7 +254,7 @@ impl<'m> Gen<'m> {
         let from = if off.text == "0" {
             String::new()
         } else {
-            format!("{} as usize", off.at(Prec::Unary))
+            off.as_usize()
         };
         format!("for ({o}, {s}) in {target}.iter_mut().zip(&{seed}[{from}..]) {{ *{o} += *{s}; }}")
     }
@@ -591,22 +591,10 @@ impl<'m> Gen<'m> {
             };
             let off = g.offset_i64(&moved);
             let (rs, cs) = (g.poly(&stride(&dims, rows)), g.poly(&stride(&dims, cols)));
-            let us = |c: &Code| -> String {
-                if c.text.parse::<usize>().is_ok() {
-                    c.text.clone()
-                } else {
-                    format!("{} as usize", c.at(Prec::Unary))
-                }
-            };
-            format!("[{}, {}, {}]", us(&off), us(&rs), us(&cs))
+            format!("[{}, {}, {}]", off.as_usize(), rs.as_usize(), cs.as_usize())
         };
         let av = view(self, &r.a, r.a_dims.0, r.a_dims.1);
         let bv = view(self, &r.b, r.b_dims.0, r.b_dims.1);
-        // The target's view, relative to the chunk's first row.
-        let mut tindex: Vec<Poly> = levels.iter().map(|(v, _, _)| Poly::var(v)).collect();
-        if let Some(ch) = chunk {
-            tindex[0] = tindex[0].sub(&Poly::var(&ch.first));
-        }
         let (dm, dn, scratch) = self.target_dims(tensor, levels, plan);
         let scratch = scratch.then(|| self.fresh("scratch"));
         let (c_buf, cv) = match &scratch {
@@ -617,7 +605,8 @@ impl<'m> Gen<'m> {
                     &Read {
                         tensor,
                         slot: Slot::Value,
-                        index: tindex,
+                        // Relative to the chunk's first row.
+                        index: chunk_relative(levels, chunk),
                     },
                     dm,
                     dn,
@@ -634,16 +623,9 @@ impl<'m> Gen<'m> {
                     .collect();
                 let off = self.poly(&horner(&index, &layout));
                 let n_ext = self.poly(&layout[layout.len() - 1].2);
-                let usize_code = |c: &Code| {
-                    if c.text.parse::<usize>().is_ok() {
-                        c.text.clone()
-                    } else {
-                        format!("{} as usize", c.at(Prec::Unary))
-                    }
-                };
                 (
                     format!("&mut {sc}[..]"),
-                    format!("[{}, {}, 1]", usize_code(&off), usize_code(&n_ext)),
+                    format!("[{}, {}, 1]", off.as_usize(), n_ext.as_usize()),
                 )
             }
         };
@@ -660,14 +642,8 @@ impl<'m> Gen<'m> {
         };
         let mut pre = Vec::new();
         let alpha = self.expr(&alpha_e, None, &mut pre)?;
-        let operand = |g: &mut Gen<'m>, read: &Read| -> String {
-            let buf = g.buffer(read).expect("a computed buffer");
-            if buf.starts_with("inputs.") || buf.starts_with("seeds.") {
-                buf
-            } else {
-                format!("&{buf}")
-            }
-        };
+        let operand =
+            |g: &mut Gen<'m>, read: &Read| as_slice(&g.buffer(read).expect("a computed buffer"));
         let (a_buf, b_buf) = (operand(self, &r.a), operand(self, &r.b));
         body.extend(pre);
         body.push(format!(
@@ -726,14 +702,10 @@ impl<'m> Gen<'m> {
             }
         }
         let o = self.fresh("o");
-        let mut tindex: Vec<Poly> = levels.iter().map(|(v, _, _)| Poly::var(v)).collect();
-        if let Some(ch) = chunk {
-            tindex[0] = tindex[0].sub(&Poly::var(&ch.first));
-        }
         let toff = self.offset_i64(&Read {
             tensor,
             slot: Slot::Value,
-            index: tindex,
+            index: chunk_relative(levels, chunk),
         });
         let mut add = vec![format!(
             "{target}[{} as usize] += {sc}[{o}]; {o} += 1;",
@@ -750,6 +722,16 @@ impl<'m> Gen<'m> {
         });
         Ok(out)
     }
+}
+
+/// The target's element at its loop indices, the first one counted from the
+/// chunk's first row (the slice a thread writes).
+fn chunk_relative(levels: &[Level], chunk: Option<&Chunk>) -> Vec<Poly> {
+    let mut index: Vec<Poly> = levels.iter().map(|(v, _, _)| Poly::var(v)).collect();
+    if let Some(ch) = chunk {
+        index[0] = index[0].sub(&Poly::var(&ch.first));
+    }
+    index
 }
 
 /// The scratch copy of a target's rows: its indices with the matrix

@@ -501,10 +501,8 @@ impl<'m> Gen<'m> {
         let m = if mutable { "mut " } else { "" };
         if off.text == "0" {
             format!("&{m}{buf}[..{len}]")
-        } else if off.text.parse::<usize>().is_ok() {
-            format!("&{m}{buf}[{}..][..{len}]", off.text)
         } else {
-            format!("&{m}{buf}[{} as usize..][..{len}]", off.at(Prec::Unary))
+            format!("&{m}{buf}[{}..][..{len}]", off.as_usize())
         }
     }
 
