@@ -740,23 +740,41 @@ fn gemm_lowering_matches_evaluator_and_fixtures() {
     cases.extend(example_cases());
     cases.extend(layout_cases());
     cases.extend(random_cases(40));
-    let lowered: Vec<&str> = cases
+    let opts = Options {
+        gemm: true,
+        ..Options::default()
+    };
+    let sources: Vec<(&str, String)> = cases
         .iter()
-        .filter(|c| {
-            let opts = Options {
-                gemm: true,
-                ..Options::default()
-            };
-            codegen::module_source(&c.model, &opts)
-                .expect("generates")
-                .contains("sharegrad_runtime::gemm(")
+        .map(|c| {
+            let src = codegen::module_source(&c.model, &opts).expect("generates");
+            (c.name.as_str(), src)
         })
-        .map(|c| c.name.as_str())
+        .collect();
+    let lowered: Vec<&str> = sources
+        .iter()
+        .filter(|(_, src)| src.contains("sharegrad_runtime::gemm("))
+        .map(|(n, _)| *n)
         .collect();
     for name in ["conv2d_same_bias", "batched_matmul.eq #0"] {
         assert!(
             lowered.iter().any(|n| n.ends_with(name)),
             "{name} is not lowered to GEMM"
+        );
+    }
+    // Padded convolutions, valid ones and channels-last ones merge the
+    // image rows into one call per plane (zero-padded copies).
+    for name in [
+        "conv2d_same_bias",
+        "conv2d_valid_channels.eq #0",
+        "conv2d_uneven_padding.eq #0",
+        "conv2d_channels_last.eq #0",
+    ] {
+        assert!(
+            sources
+                .iter()
+                .any(|(n, src)| n.ends_with(name) && src.contains("let mut padded")),
+            "{name} does not merge rows into one call"
         );
     }
     let random = lowered.iter().filter(|n| n.starts_with("random")).count();

@@ -90,45 +90,62 @@ pub fn forward_threads(
             let first1 = first1 as i64;
             let count2 = count2 as i64;
             x_part3.fill(0.0_f32);
+            let mut padded4 = ::std::vec![0.0_f32; dim(C) * dim(H + 2) * dim(W + 2)];
+            let mut wide10 = ::std::vec![0.0_f32; dim(K) * dim(H) * dim(W + 2)];
             for n in first1..count2 + first1 {
-                for i in 0..H {
-                    for a in 0..3 {
-                        if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
-                            for b in 0..3 {
-                                let k_lo4 = 0;
-                                let k_hi5 = K - 1;
-                                let j_lo6 = (-b + 1).max(0);
-                                let j_hi7 = (W - 1).min(W - b);
-                                let c_lo8 = 0;
-                                let c_hi9 = C - 1;
-                                if k_lo4 <= k_hi5 && j_lo6 <= j_hi7 && c_lo8 <= c_hi9 {
-                                    ::sharegrad_runtime::gemm(
-                                        dim(k_hi5 - k_lo4 + 1),
-                                        dim(j_hi7 - j_lo6 + 1),
-                                        dim(c_hi9 - c_lo8 + 1),
-                                        1.0_f32,
-                                        inputs.w,
-                                        [
-                                            (((k_lo4 * C + c_lo8) * 3 + a) * 3 + b) as usize,
-                                            (9 * C) as usize,
-                                            9,
-                                        ],
-                                        inputs.y,
-                                        [
-                                            (((n * C + c_lo8) * H + (a + i - 1)) * W + (b + j_lo6 - 1))
-                                                as usize,
-                                            (H * W) as usize,
-                                            1,
-                                        ],
-                                        &mut x_part3[..],
-                                        [
-                                            ((((n - first1) * K + k_lo4) * H + i) * W + j_lo6) as usize,
-                                            (H * W) as usize,
-                                            1,
-                                        ],
-                                    );
-                                }
-                            }
+                for i11 in 0..C {
+                    for i12 in 0..H {
+                        let from13 = (((n * C + i11) * H + i12) * W) as usize;
+                        let to14 = ((i11 * (H + 2) + (i12 + 1)) * (W + 2) + 1) as usize;
+                        padded4[to14..to14 + dim(W)]
+                            .copy_from_slice(&inputs.y[from13..from13 + dim(W)]);
+                    }
+                }
+                wide10.fill(0.0_f32);
+                for a in 0..3 {
+                    for b in 0..3 {
+                        let k_lo5 = 0;
+                        let k_hi6 = K - 1;
+                        let j_lo7 = 0;
+                        let c_lo8 = 0;
+                        let c_hi9 = C - 1;
+                        if k_lo5 <= k_hi6 && H > 0 && W > 0 && c_lo8 <= c_hi9 {
+                            ::sharegrad_runtime::gemm(
+                                dim(k_hi6 - k_lo5 + 1),
+                                dim((H - 1) * (W + 2) + W),
+                                dim(c_hi9 - c_lo8 + 1),
+                                1.0_f32,
+                                inputs.w,
+                                [
+                                    (((k_lo5 * C + c_lo8) * 3 + a) * 3 + b) as usize,
+                                    (9 * C) as usize,
+                                    9,
+                                ],
+                                &padded4[..],
+                                [
+                                    ((c_lo8 * (H + 2) + a) * (W + 2) + (b + j_lo7)) as usize,
+                                    ((H + 2) * (W + 2)) as usize,
+                                    1,
+                                ],
+                                &mut wide10[..],
+                                [
+                                    (k_lo5 * H * (W + 2) + j_lo7) as usize,
+                                    (H * (W + 2)) as usize,
+                                    1,
+                                ],
+                            );
+                        }
+                    }
+                }
+                for k in 0..K {
+                    for i in 0..H {
+                        let t15 = ((((n - first1) * K + k) * H + i) * W) as usize;
+                        let w16 = ((k * H + i) * (W + 2)) as usize;
+                        for (o17, x18) in x_part3[t15..t15 + dim(W)]
+                            .iter_mut()
+                            .zip(&wide10[w16..w16 + dim(W)])
+                        {
+                            *o17 += *x18;
                         }
                     }
                 }
@@ -209,53 +226,74 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 9 * dim(K) * dim(C));
     }
-    if let ::core::option::Option::Some(grad10) = grads.y.as_deref_mut() {
+    if let ::core::option::Option::Some(grad19) = grads.y.as_deref_mut() {
         split_rows(
-            &mut grad10[..],
+            &mut grad19[..],
             dim(N),
             threads,
-            |first11: usize, count12: usize, grad10: &mut [f32]| {
-                let first11 = first11 as i64;
-                let count12 = count12 as i64;
-                for l in first11..count12 + first11 {
-                    for p in 0..H {
-                        for a in (p - H + 2).max(0)..(p + 1).min(2) + 1 {
-                            for b in (-W + 2).max(0)..W.min(2) + 1 {
-                                let q_lo13 = (b - 1).max(0);
-                                let q_hi14 = (W + b - 2).min(W - 1);
-                                let m_lo15 = 0;
-                                let m_hi16 = C - 1;
-                                let k_lo17 = 0;
-                                let k_hi18 = K - 1;
-                                if q_lo13 <= q_hi14 && m_lo15 <= m_hi16 && k_lo17 <= k_hi18
-                                {
-                                    ::sharegrad_runtime::gemm(
-                                        dim(q_hi14 - q_lo13 + 1),
-                                        dim(m_hi16 - m_lo15 + 1),
-                                        dim(k_hi18 - k_lo17 + 1),
-                                        1.0_f32,
-                                        seeds.x,
-                                        [
-                                            (((l * K + k_lo17) * H + (p - a + 1)) * W
-                                                + (q_lo13 - b + 1)) as usize,
-                                            1,
-                                            (H * W) as usize,
-                                        ],
-                                        inputs.w,
-                                        [
-                                            (((k_lo17 * C + m_lo15) * 3 + a) * 3 + b) as usize,
-                                            (9 * C) as usize,
-                                            9,
-                                        ],
-                                        &mut grad10[..],
-                                        [
-                                            ((((l - first11) * C + m_lo15) * H + p) * W + q_lo13)
-                                                as usize,
-                                            1,
-                                            (H * W) as usize,
-                                        ],
-                                    );
-                                }
+            |first20: usize, count21: usize, grad19: &mut [f32]| {
+                let first20 = first20 as i64;
+                let count21 = count21 as i64;
+                let mut padded22 = ::std::vec![
+                    0.0_f32; dim(K) * dim(H + 2) * dim(W + 2)
+                ];
+                let mut wide28 = ::std::vec![0.0_f32; dim(C) * dim(H) * dim(W + 2)];
+                for l in first20..count21 + first20 {
+                    for i29 in 0..K {
+                        for i30 in 0..H {
+                            let from31 = (((l * K + i29) * H + i30) * W) as usize;
+                            let to32 = ((i29 * (H + 2) + (i30 + 1)) * (W + 2) + 1)
+                                as usize;
+                            padded22[to32..to32 + dim(W)]
+                                .copy_from_slice(&seeds.x[from31..from31 + dim(W)]);
+                        }
+                    }
+                    wide28.fill(0.0_f32);
+                    for a in 0..3 {
+                        for b in 0..3 {
+                            let q_lo23 = 0;
+                            let m_lo24 = 0;
+                            let m_hi25 = C - 1;
+                            let k_lo26 = 0;
+                            let k_hi27 = K - 1;
+                            if H > 0 && W > 0 && m_lo24 <= m_hi25 && k_lo26 <= k_hi27 {
+                                ::sharegrad_runtime::gemm(
+                                    dim((H - 1) * (W + 2) + W),
+                                    dim(m_hi25 - m_lo24 + 1),
+                                    dim(k_hi27 - k_lo26 + 1),
+                                    1.0_f32,
+                                    &padded22[..],
+                                    [
+                                        ((k_lo26 * (H + 2) + (-a + 2)) * (W + 2) + (q_lo23 - b + 2))
+                                            as usize,
+                                        1,
+                                        ((H + 2) * (W + 2)) as usize,
+                                    ],
+                                    inputs.w,
+                                    [
+                                        (((k_lo26 * C + m_lo24) * 3 + a) * 3 + b) as usize,
+                                        (9 * C) as usize,
+                                        9,
+                                    ],
+                                    &mut wide28[..],
+                                    [
+                                        (m_lo24 * H * (W + 2) + q_lo23) as usize,
+                                        1,
+                                        (H * (W + 2)) as usize,
+                                    ],
+                                );
+                            }
+                        }
+                    }
+                    for m in 0..C {
+                        for p in 0..H {
+                            let t33 = ((((l - first20) * C + m) * H + p) * W) as usize;
+                            let w34 = ((m * H + p) * (W + 2)) as usize;
+                            for (o35, x36) in grad19[t33..t33 + dim(W)]
+                                .iter_mut()
+                                .zip(&wide28[w34..w34 + dim(W)])
+                            {
+                                *o35 += *x36;
                             }
                         }
                     }
@@ -263,70 +301,84 @@ pub fn backward_threads(
             },
         );
     }
-    if let ::core::option::Option::Some(grad19) = grads.w.as_deref_mut() {
-        let parts31 = split_sum(
+    if let ::core::option::Option::Some(grad37) = grads.w.as_deref_mut() {
+        let parts58 = split_sum(
             dim(N),
             threads,
-            |first29: usize, count30: usize| {
-                let first29 = first29 as i64;
-                let count30 = count30 as i64;
-                let mut scratch28 = ::std::vec![0.0_f32; dim(9 * C * K)];
-                for n in first29..count30 + first29 {
-                    for i in 0..H {
-                        for p in 0..3 {
-                            if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
-                                for q in 0..3 {
-                                    let l_lo22 = 0;
-                                    let l_hi23 = K - 1;
-                                    let m_lo24 = 0;
-                                    let m_hi25 = C - 1;
-                                    let j_lo26 = (-q + 1).max(0);
-                                    let j_hi27 = (W - 1).min(W - q);
-                                    if l_lo22 <= l_hi23 && m_lo24 <= m_hi25 && j_lo26 <= j_hi27
-                                    {
-                                        ::sharegrad_runtime::gemm(
-                                            dim(l_hi23 - l_lo22 + 1),
-                                            dim(m_hi25 - m_lo24 + 1),
-                                            dim(j_hi27 - j_lo26 + 1),
-                                            1.0_f32,
-                                            seeds.x,
-                                            [
-                                                (((n * K + l_lo22) * H + i) * W + j_lo26) as usize,
-                                                (H * W) as usize,
-                                                1,
-                                            ],
-                                            inputs.y,
-                                            [
-                                                (((n * C + m_lo24) * H + (i + p - 1)) * W
-                                                    + (j_lo26 + q - 1)) as usize,
-                                                1,
-                                                (H * W) as usize,
-                                            ],
-                                            &mut scratch28[..],
-                                            [
-                                                (3 * C * K * p + C * K * q + C * l_lo22 + m_lo24) as usize,
-                                                C as usize,
-                                                1,
-                                            ],
-                                        );
-                                    }
-                                }
+            |first48: usize, count49: usize| {
+                let first48 = first48 as i64;
+                let count49 = count49 as i64;
+                let mut scratch47 = ::std::vec![0.0_f32; dim(9 * C * K)];
+                let mut padded40 = ::std::vec![0.0_f32; dim(K) * dim(H) * dim(W + 2)];
+                let mut padded41 = ::std::vec![
+                    0.0_f32; dim(C) * dim(H + 2) * dim(W + 2)
+                ];
+                for n in first48..count49 + first48 {
+                    for i50 in 0..K {
+                        for i51 in 0..H {
+                            let from52 = (((n * K + i50) * H + i51) * W) as usize;
+                            let to53 = ((i50 * H + i51) * (W + 2)) as usize;
+                            padded40[to53..to53 + dim(W)]
+                                .copy_from_slice(&seeds.x[from52..from52 + dim(W)]);
+                        }
+                    }
+                    for i54 in 0..C {
+                        for i55 in 0..H {
+                            let from56 = (((n * C + i54) * H + i55) * W) as usize;
+                            let to57 = ((i54 * (H + 2) + (i55 + 1)) * (W + 2) + 1)
+                                as usize;
+                            padded41[to57..to57 + dim(W)]
+                                .copy_from_slice(&inputs.y[from56..from56 + dim(W)]);
+                        }
+                    }
+                    for p in 0..3 {
+                        for q in 0..3 {
+                            let l_lo42 = 0;
+                            let l_hi43 = K - 1;
+                            let m_lo44 = 0;
+                            let m_hi45 = C - 1;
+                            let j_lo46 = 0;
+                            if l_lo42 <= l_hi43 && m_lo44 <= m_hi45 && H > 0 && W > 0 {
+                                ::sharegrad_runtime::gemm(
+                                    dim(l_hi43 - l_lo42 + 1),
+                                    dim(m_hi45 - m_lo44 + 1),
+                                    dim((H - 1) * (W + 2) + W),
+                                    1.0_f32,
+                                    &padded40[..],
+                                    [
+                                        (l_lo42 * H * (W + 2) + j_lo46) as usize,
+                                        (H * (W + 2)) as usize,
+                                        1,
+                                    ],
+                                    &padded41[..],
+                                    [
+                                        ((m_lo44 * (H + 2) + p) * (W + 2) + (j_lo46 + q)) as usize,
+                                        1,
+                                        ((H + 2) * (W + 2)) as usize,
+                                    ],
+                                    &mut scratch47[..],
+                                    [
+                                        (3 * C * K * p + C * K * q + C * l_lo42 + m_lo44) as usize,
+                                        C as usize,
+                                        1,
+                                    ],
+                                );
                             }
                         }
                     }
                 }
-                scratch28
+                scratch47
             },
         );
-        for scratch28 in parts31 {
-            let mut o32 = 0usize;
+        for scratch47 in parts58 {
+            let mut o59 = 0usize;
             for p in 0..3 {
                 for q in 0..3 {
                     for l in 0..K {
                         for m in 0..C {
-                            grad19[(((l * C + m) * 3 + p) * 3 + q) as usize]
-                                += scratch28[o32];
-                            o32 += 1;
+                            grad37[(((l * C + m) * 3 + p) * 3 + q) as usize]
+                                += scratch47[o59];
+                            o59 += 1;
                         }
                     }
                 }

@@ -188,7 +188,8 @@ fn rust_with_gemm_calls_the_runtime_only_when_asked() {
 }
 
 /// `sharegrad rust` output pasted into a crate passes `cargo clippy -D
-/// warnings`: every example, generic and, with `--gemm`, f32 (the kernels'
+/// warnings`: every example and three convolutions whose `--gemm` rows merge,
+/// generic and, with `--gemm`, f32 (the kernels'
 /// deliberate index loops carry their own `allow`s; nothing else may warn).
 #[test]
 fn pasted_modules_pass_clippy() {
@@ -214,6 +215,12 @@ fn pasted_modules_pass_clippy() {
         .filter(|p| p.extension().is_some_and(|e| e == "eq"))
         .collect();
     examples.sort();
+    // Models whose --gemm output merges image rows (padded copies).
+    examples.extend([
+        root.join("tests/fixtures/conv2d_same_bias/model.eq"),
+        root.join("tests/layouts/conv2d_channels_last.eq"),
+        root.join("tests/layouts/conv2d_uneven_padding.eq"),
+    ]);
     for (k, eq) in examples.iter().enumerate() {
         let eq = eq.to_str().expect("utf-8 path");
         for (tag, args) in [

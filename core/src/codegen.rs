@@ -719,24 +719,34 @@ impl<'m> Gen<'m> {
     /// The row-major offset of a read (every index in range), as i64, in
     /// Horner form: `((i0 * e1 + i1) * e2 + i2)`.
     fn offset_i64(&mut self, r: &Read) -> Code {
-        let dims = self.p.tensors[r.tensor].dims.clone();
+        let layout: Vec<(Poly, Poly)> = self.p.tensors[r.tensor]
+            .dims
+            .iter()
+            .map(|d| (d.lo.clone(), d.extent()))
+            .collect();
+        self.layout_offset(&r.index, &layout)
+    }
+
+    /// The row-major offset of `index` in a layout of `(first index,
+    /// extent)` per dimension, in Horner form.
+    fn layout_offset(&mut self, index: &[Poly], layout: &[(Poly, Poly)]) -> Code {
         let mut off: Option<Code> = None;
-        for (ix, d) in r.index.iter().zip(&dims) {
-            let i = self.poly(&ix.sub(&d.lo));
-            let zero = ix.sub(&d.lo).is_zero();
+        for (ix, (lo, extent)) in index.iter().zip(layout) {
+            let i = self.poly(&ix.sub(lo));
+            let zero = ix.sub(lo).is_zero();
             off = Some(match off {
                 None => i,
                 // All earlier indices at their first value: no `0 * e`.
                 Some(prev) if prev.text == "0" => i,
                 Some(prev) if zero => {
-                    let e = self.poly(&d.hi.sub(&d.lo).add_int(1));
+                    let e = self.poly(extent);
                     Code::new(
                         format!("{} * {}", prev.at(Prec::Mul), e.at(Prec::Unary)),
                         Prec::Mul,
                     )
                 }
                 Some(prev) => {
-                    let e = self.poly(&d.hi.sub(&d.lo).add_int(1));
+                    let e = self.poly(extent);
                     Code::new(
                         format!(
                             "{} * {} + {}",
@@ -750,6 +760,28 @@ impl<'m> Gen<'m> {
             });
         }
         off.unwrap_or_else(|| Code::atom("0"))
+    }
+
+    /// The product of the extents of `layout`'s dimensions from `from` on:
+    /// the stride of dimension `from - 1`, or with `from = 0` the length.
+    fn layout_product(&mut self, layout: &[(Poly, Poly)], from: usize) -> Code {
+        let parts: Vec<Code> = layout[from..]
+            .iter()
+            .filter(|(_, e)| e.as_const() != Some(1))
+            .map(|(_, e)| self.poly(e))
+            .collect();
+        match parts.as_slice() {
+            [] => Code::atom("1"),
+            [one] => one.clone(),
+            _ => Code::new(
+                parts
+                    .iter()
+                    .map(|c| c.at(Prec::Mul))
+                    .collect::<Vec<_>>()
+                    .join(" * "),
+                Prec::Mul,
+            ),
+        }
     }
 
     fn read(&mut self, r: &Read) -> Code {

@@ -36,6 +36,15 @@
 //! The terms of a target that do not
 //! fit (a bias, a pointwise term) follow in row form; when they cannot take
 //! the row form either, the whole target keeps the caller's nest.
+//!
+//! Per-row calls are small (`64 x 56 x 64` for the benchmark's conv2d) and
+//! pay `matrixmultiply`'s packing for little work; [`flat`] merges the row
+//! index into the column index through zero-padded copies, so that each
+//! image and tap is one call over the whole plane. Among choices of the
+//! matrix indices with equally many long ranges, one that can merge wins;
+//! when the best choice does not plan, the next one is tried.
+
+mod flat;
 
 use super::rows::{operands, Chunk};
 use super::{as_slice, provably_nonneg, visit_expr, Gen, Level, Prec, Res};
@@ -96,6 +105,8 @@ struct Plan {
     /// The scalar factors: sign and the factors that are not the reads.
     negative: bool,
     scalars: Vec<Expr>,
+    /// An outer index merged into a matrix index, when one is.
+    flat: Option<flat::Flat>,
 }
 
 /// The factors of a product, with the sign of its negations.
@@ -183,7 +194,7 @@ impl<'m> Gen<'m> {
         let mut plans = Vec::new();
         let mut rest = Vec::new();
         for term in terms {
-            match self.gemm_plan(levels, term) {
+            match self.gemm_plan(tensor, levels, term) {
                 Some(Some(plan)) => plans.push(plan),
                 // A read of an adjoint that is never computed: zero.
                 Some(None) => {}
@@ -210,6 +221,16 @@ impl<'m> Gen<'m> {
                 Err(e) => return Some(Err(e)),
             }
         };
+        // Unblocked padded copies: filled once, before the threads.
+        let mut prelude = Vec::new();
+        for plan in plans
+            .iter()
+            .filter(|p| p.flat.as_ref().is_some_and(|f| !f.block))
+        {
+            let (alloc, fill) = self.flat_copies(plan);
+            prelude.extend(alloc);
+            prelude.extend(fill);
+        }
         let mut lines = Vec::new();
         match init {
             RowInit::Keep => {}
@@ -224,10 +245,15 @@ impl<'m> Gen<'m> {
         }
         lines.extend(rest_lines);
         let lines = lines.join(" ");
-        Some(Ok(if by_sum {
+        let body = if by_sum {
             lines
         } else {
             self.in_threads(levels, chunk, whole, part, lines)
+        };
+        Some(Ok(if prelude.is_empty() {
+            body
+        } else {
+            format!("{} {body}", prelude.join(" "))
         }))
     }
 
@@ -289,7 +315,12 @@ impl<'m> Gen<'m> {
 
     /// Analyses one term: `None` when it does not fit, `Some(None)` when it
     /// is zero (reads an adjoint that is not computed).
-    fn gemm_plan(&mut self, levels: &[Level], term: &RowTerm<'_>) -> Option<Option<Plan>> {
+    fn gemm_plan(
+        &mut self,
+        tensor: usize,
+        levels: &[Level],
+        term: &RowTerm<'_>,
+    ) -> Option<Option<Plan>> {
         let mut negative = false;
         let mut fs = Vec::new();
         signed_factors(term.body, &mut negative, &mut fs);
@@ -320,7 +351,31 @@ impl<'m> Gen<'m> {
             .iter()
             .map(|s| (s.var.as_str(), &s.range))
             .collect();
-        let roles = self.choose_roles(&targets, &sums, &r0, &r1)?;
+        // The best choice of matrix indices that plans, among those with
+        // as many long ranges as the best.
+        let candidates = self.choose_roles(&targets, &sums, &r0, &r1);
+        let longest = candidates.first().map(|(s, _)| s / 10)?;
+        for (score, roles) in candidates {
+            if score / 10 < longest {
+                break;
+            }
+            if let Some(plan) = self.plan_roles(tensor, levels, term, roles, negative, &scalars) {
+                return Some(Some(plan));
+            }
+        }
+        None
+    }
+
+    /// The plan of one term for one choice of matrix indices.
+    fn plan_roles(
+        &mut self,
+        tensor: usize,
+        levels: &[Level],
+        term: &RowTerm<'_>,
+        roles: Roles,
+        negative: bool,
+        scalars: &[Expr],
+    ) -> Option<Plan> {
         let gemm_vars = [roles.m.as_str(), roles.n.as_str(), roles.k.as_str()];
         if scalars
             .iter()
@@ -461,15 +516,23 @@ impl<'m> Gen<'m> {
                 }
             }
         }
-        Some(Some(Plan {
+        let mut plan = Plan {
             roles,
             outer,
             conds,
             lowers,
             uppers,
             negative,
-            scalars,
-        }))
+            scalars: scalars.to_vec(),
+            flat: None,
+        };
+        let sums: Vec<(String, Range)> = term
+            .sums
+            .iter()
+            .map(|s| (s.var.clone(), s.range.clone()))
+            .collect();
+        self.flatten(tensor, levels, &sums, &mut plan);
+        Some(plan)
     }
 
     /// The `(m, n, k)` with the most long ranges, then the most unit
@@ -480,8 +543,8 @@ impl<'m> Gen<'m> {
         sums: &[(&str, &Range)],
         r0: &Read,
         r1: &Read,
-    ) -> Option<Roles> {
-        let mut best: Option<(usize, Roles)> = None;
+    ) -> Vec<(usize, Roles)> {
+        let mut all: Vec<(usize, Roles)> = Vec::new();
         for (a, b) in [(r0, r1), (r1, r0)] {
             let (na, nb) = (a.index.len(), b.index.len());
             for &(m, mr) in targets {
@@ -502,31 +565,45 @@ impl<'m> Gen<'m> {
                         }
                         let last = targets.last().map(|(v, _)| *v);
                         let last_t = last == Some(n) || last == Some(m);
+                        // A row or column index that can merge with the
+                        // target index before it (one call per plane).
+                        let before = |u: &str| {
+                            let d = targets.iter().position(|(t, _)| *t == u)?;
+                            (d >= 2).then(|| targets[d - 1].0)
+                        };
+                        let merges = |u: &str, holder: &Read, other: &Read| {
+                            before(u).is_some_and(|v| {
+                                flat::pair(holder, v, u, &[m, n, k]).is_some()
+                                    && place(other, v) == Place::Absent
+                            })
+                        };
+                        let mergeable = merges(m, a, b) || merges(n, b, a);
                         let score = 10 * [mr, nr, kr].into_iter().filter(|r| long(r)).count()
                             + usize::from(ak + 1 == na)
                             + usize::from(bk + 1 == nb)
                             + usize::from(bn + 1 == nb)
                             + usize::from(am + 1 == na)
-                            + usize::from(last_t);
-                        if best.as_ref().is_none_or(|(s, _)| score > *s) {
-                            best = Some((
-                                score,
-                                Roles {
-                                    m: m.to_string(),
-                                    n: n.to_string(),
-                                    k: k.to_string(),
-                                    a_dims: (am, ak),
-                                    b_dims: (bk, bn),
-                                    a: a.clone(),
-                                    b: b.clone(),
-                                },
-                            ));
-                        }
+                            + usize::from(last_t)
+                            + 5 * usize::from(mergeable);
+                        all.push((
+                            score,
+                            Roles {
+                                m: m.to_string(),
+                                n: n.to_string(),
+                                k: k.to_string(),
+                                a_dims: (am, ak),
+                                b_dims: (bk, bn),
+                                a: a.clone(),
+                                b: b.clone(),
+                            },
+                        ));
                     }
                 }
             }
         }
-        best.map(|(_, r)| r)
+        // Best first; among equals, the first found.
+        all.sort_by_key(|c| std::cmp::Reverse(c.0));
+        all
     }
 
     /// The loops and the call of one plan.
@@ -547,7 +624,32 @@ impl<'m> Gen<'m> {
         let mut lo_names = Vec::new();
         let mut sizes = Vec::new();
         let mut nonempty = Vec::new();
+        let flat = plan.flat.as_ref();
         for (i, name) in names.iter().enumerate() {
+            if let Some(f) = flat.filter(|f| f.role == i) {
+                // The merged index: rows v0..=v1 of width R, from u0 in the
+                // first to u1 in the last.
+                let l = self.fresh(&format!("{}_lo", names[i]));
+                let u0 = self.poly(&f.u0);
+                let (rows, width) = (self.poly(&f.v1.sub(&f.v0)), self.poly(&f.width));
+                let last = self.poly(&f.u1.sub(&f.u0).add_int(1));
+                let len = format!(
+                    "{} * {} + {}",
+                    rows.at(Prec::Mul),
+                    width.at(Prec::Unary),
+                    last.at(Prec::Mul)
+                );
+                body.push(format!("let {l} = {};", u0.text));
+                for e in [f.v1.sub(&f.v0).add_int(1), f.u1.sub(&f.u0).add_int(1)] {
+                    if e.as_const().is_none_or(|c| c <= 0) {
+                        let e = self.poly(&e);
+                        nonempty.push(format!("{} > 0", e.at(Prec::Add)));
+                    }
+                }
+                sizes.push(format!("dim({len})"));
+                lo_names.push(l);
+                continue;
+            }
             let mut lowers = plan.lowers[i].clone();
             let mut uppers = plan.uppers[i].clone();
             // A thread's rows of the target's first index.
@@ -580,9 +682,20 @@ impl<'m> Gen<'m> {
             for i in 0..3 {
                 q = q.substitute(names[i], &Poly::var(&lo_names[i]));
             }
-            q
+            match flat {
+                Some(f) => q.substitute(&f.v, &f.v0),
+                None => q,
+            }
         };
         let view = |g: &mut Gen<'m>, read: &Read, rows: usize, cols: usize| -> String {
+            let z = usize::from(std::ptr::eq(read, &r.b));
+            if let Some((_, layout)) = flat.and_then(|f| f.padded[z].as_ref()) {
+                let index: Vec<Poly> = read.index.iter().map(at_lo).collect();
+                let off = g.layout_offset(&index, layout);
+                let rs = g.layout_product(layout, rows + 1);
+                let cs = g.layout_product(layout, cols + 1);
+                return format!("[{}, {}, {}]", off.as_usize(), rs.as_usize(), cs.as_usize());
+            }
             let dims = g.p.tensors[read.tensor].dims.clone();
             let moved = Read {
                 tensor: read.tensor,
@@ -597,8 +710,36 @@ impl<'m> Gen<'m> {
         let bv = view(self, &r.b, r.b_dims.0, r.b_dims.1);
         let (dm, dn, scratch) = self.target_dims(tensor, levels, plan);
         let scratch = scratch.then(|| self.fresh("scratch"));
-        let (c_buf, cv) = match &scratch {
-            None => (
+        // A target holding the merged index: a scratch copy of row width R.
+        let wide = flat.and_then(|f| {
+            let du = f.target?;
+            let layout: Vec<(Poly, Poly)> = levels
+                .iter()
+                .enumerate()
+                .map(|(d, (x, r, _))| match chunk {
+                    _ if d == 0 && f.block => (Poly::var(x), Poly::int(1)),
+                    Some(ch) if d == 0 => (ch.range(r).lo, Poly::var(&ch.count)),
+                    _ if d == du => (f.u0.clone(), f.width.clone()),
+                    _ => (r.lo.clone(), r.extent()),
+                })
+                .collect();
+            Some((self.fresh("wide"), layout))
+        });
+        let (c_buf, cv) = match (&scratch, &wide) {
+            (_, Some((name, layout))) => {
+                let index: Vec<Poly> = levels
+                    .iter()
+                    .map(|(v, _, _)| at_lo(&Poly::var(v)))
+                    .collect();
+                let off = self.layout_offset(&index, layout);
+                let rs = self.layout_product(layout, dm + 1);
+                let cs = self.layout_product(layout, dn + 1);
+                (
+                    format!("&mut {name}[..]"),
+                    format!("[{}, {}, {}]", off.as_usize(), rs.as_usize(), cs.as_usize()),
+                )
+            }
+            (None, None) => (
                 format!("&mut {target}[..]"),
                 view(
                     self,
@@ -612,7 +753,7 @@ impl<'m> Gen<'m> {
                     dn,
                 ),
             ),
-            Some(sc) => {
+            (Some(sc), None) => {
                 let layout = scratch_layout(levels, chunk, dm, dn);
                 let index: Vec<Poly> = layout
                     .iter()
@@ -644,7 +785,12 @@ impl<'m> Gen<'m> {
         let alpha = self.expr(&alpha_e, None, &mut pre)?;
         let operand =
             |g: &mut Gen<'m>, read: &Read| as_slice(&g.buffer(read).expect("a computed buffer"));
-        let (a_buf, b_buf) = (operand(self, &r.a), operand(self, &r.b));
+        let (mut a_buf, mut b_buf) = (operand(self, &r.a), operand(self, &r.b));
+        for (z, buf) in [&mut a_buf, &mut b_buf].into_iter().enumerate() {
+            if let Some((name, _)) = flat.and_then(|f| f.padded[z].as_ref()) {
+                *buf = format!("&{name}[..]");
+            }
+        }
         body.extend(pre);
         body.push(format!(
             "if {} {{ {}::gemm({}, {}, {}, {}, {a_buf}, {av}, {b_buf}, {bv}, {c_buf}, {cv}); }}",
@@ -675,7 +821,55 @@ impl<'m> Gen<'m> {
             *lo = lo.add(&Poly::var(first));
             *hi = lo.add(&Poly::var(count)).add_int(-1);
         }
-        let lines = self.wrap_loops(&loops, &plan.conds, loops.len(), body);
+        let blocked = flat.is_some_and(|f| f.block);
+        let lines = if blocked {
+            // Copies filled, scratch zeroed and added in per iteration of
+            // the outermost loop.
+            let (alloc, fill) = self.flat_copies(plan);
+            let inner: Vec<(usize, Cond)> = plan
+                .conds
+                .iter()
+                .filter(|(d, _)| *d >= 1)
+                .map(|(d, c)| (d - 1, c.clone()))
+                .collect();
+            let outer: Vec<(usize, Cond)> = plan
+                .conds
+                .iter()
+                .filter(|(d, _)| *d == 0)
+                .cloned()
+                .collect();
+            let mut each = fill;
+            let mut lines = self.wrap_loops(&loops[1..], &inner, loops.len() - 1, body);
+            if let Some((name, layout)) = &wide {
+                each.push(format!("{name}.fill({});", self.zero().text));
+                lines = self.wide_add(tensor, levels, chunk, target, name, layout, true, lines);
+            }
+            each.extend(lines);
+            let mut out = alloc;
+            if let Some((name, layout)) = &wide {
+                let len = self.layout_len(layout);
+                out.push(format!(
+                    "let mut {name} = ::std::vec![{}; {len}];",
+                    self.zero().text
+                ));
+            }
+            out.extend(self.wrap_loops(&loops[..1], &outer, 1, each));
+            out
+        } else {
+            self.wrap_loops(&loops, &plan.conds, loops.len(), body)
+        };
+        if let (Some((name, layout)), false) = (&wide, blocked) {
+            let len = self.layout_len(layout);
+            let mut out = vec![format!(
+                "let mut {name} = ::std::vec![{}; {len}];",
+                self.zero().text
+            )];
+            out.extend(self.wide_add(tensor, levels, chunk, target, name, layout, false, lines));
+            return Ok(out);
+        }
+        if wide.is_some() {
+            return Ok(lines);
+        }
         let Some(sc) = scratch else { return Ok(lines) };
         // The scratch rows, zeroed before and added into the target after.
         let layout = scratch_layout(levels, chunk, dm, dn);
@@ -721,6 +915,62 @@ impl<'m> Gen<'m> {
             add
         });
         Ok(out)
+    }
+
+    /// `lines` (the calls into a flattened plan's scratch target), then its
+    /// columns within the target added in; a blocked scratch holds the
+    /// current slice of the first index only.
+    #[allow(clippy::too_many_arguments)]
+    fn wide_add(
+        &mut self,
+        tensor: usize,
+        levels: &[Level],
+        chunk: Option<&Chunk>,
+        target: &str,
+        name: &str,
+        layout: &[(Poly, Poly)],
+        blocked: bool,
+        lines: Vec<String>,
+    ) -> Vec<String> {
+        let mut out = lines;
+        // Row by row along the last index, contiguous in both.
+        let last = levels.len() - 1;
+        let mut index = chunk_relative(levels, chunk);
+        index[last] = levels[last].1.lo.clone();
+        let toff = self.offset_i64(&Read {
+            tensor,
+            slot: Slot::Value,
+            index,
+        });
+        let mut windex: Vec<Poly> = levels.iter().map(|(v, _, _)| Poly::var(v)).collect();
+        windex[last] = levels[last].1.lo.clone();
+        let woff = self.layout_offset(&windex, layout);
+        let row = self.poly(&levels[last].1.extent());
+        let (t, w, o, x) = (
+            self.fresh("t"),
+            self.fresh("w"),
+            self.fresh("o"),
+            self.fresh("x"),
+        );
+        let mut add = vec![format!(
+            "let {t} = {}; let {w} = {}; for ({o}, {x}) in {target}[{t}..{t} + dim({})].iter_mut().zip(&{name}[{w}..{w} + dim({})]) {{ *{o} += *{x}; }}",
+            toff.as_usize(),
+            woff.as_usize(),
+            row.text,
+            row.text
+        )];
+        for (d, (v, r, _)) in levels.iter().enumerate().take(last).rev() {
+            if blocked && d == 0 {
+                continue;
+            }
+            let r = match chunk {
+                Some(ch) if d == 0 => ch.range(r),
+                _ => r.clone(),
+            };
+            add = vec![self.for_loop(v, &r.lo, &r.hi, &add)];
+        }
+        out.extend(add);
+        out
     }
 }
 
