@@ -769,6 +769,7 @@ fn gemm_lowering_matches_evaluator_and_fixtures() {
         "conv2d_valid_channels.eq #0",
         "conv2d_uneven_padding.eq #0",
         "conv2d_channels_last.eq #0",
+        "conv2d_taps_first.eq #0",
     ] {
         assert!(
             sources

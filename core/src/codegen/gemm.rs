@@ -687,9 +687,10 @@ impl<'m> Gen<'m> {
                 None => q,
             }
         };
-        let view = |g: &mut Gen<'m>, read: &Read, rows: usize, cols: usize| -> String {
-            let z = usize::from(std::ptr::eq(read, &r.b));
-            if let Some((_, layout)) = flat.and_then(|f| f.padded[z].as_ref()) {
+        // A read's view in its own buffer, or in its padded copy (operand
+        // `z` of a flattened plan).
+        let view = |g: &mut Gen<'m>, read: &Read, rows: usize, cols: usize, z: Option<usize>| {
+            if let Some((_, layout)) = z.and_then(|z| flat?.padded[z].as_ref()) {
                 let index: Vec<Poly> = read.index.iter().map(at_lo).collect();
                 let off = g.layout_offset(&index, layout);
                 let rs = g.layout_product(layout, rows + 1);
@@ -706,8 +707,8 @@ impl<'m> Gen<'m> {
             let (rs, cs) = (g.poly(&stride(&dims, rows)), g.poly(&stride(&dims, cols)));
             format!("[{}, {}, {}]", off.as_usize(), rs.as_usize(), cs.as_usize())
         };
-        let av = view(self, &r.a, r.a_dims.0, r.a_dims.1);
-        let bv = view(self, &r.b, r.b_dims.0, r.b_dims.1);
+        let av = view(self, &r.a, r.a_dims.0, r.a_dims.1, Some(0));
+        let bv = view(self, &r.b, r.b_dims.0, r.b_dims.1, Some(1));
         let (dm, dn, scratch) = self.target_dims(tensor, levels, plan);
         let scratch = scratch.then(|| self.fresh("scratch"));
         // A target holding the merged index: a scratch copy of row width R.
@@ -751,6 +752,7 @@ impl<'m> Gen<'m> {
                     },
                     dm,
                     dn,
+                    None,
                 ),
             ),
             (Some(sc), None) => {
