@@ -849,28 +849,20 @@ impl<'m> Gen<'m> {
             each.extend(lines);
             let mut out = alloc;
             if let Some((name, layout)) = &wide {
-                let len = self.layout_len(layout);
-                out.push(format!(
-                    "let mut {name} = ::std::vec![{}; {len}];",
-                    self.zero().text
-                ));
+                out.push(self.zeroed(name, layout));
             }
             out.extend(self.wrap_loops(&loops[..1], &outer, 1, each));
             out
         } else {
             self.wrap_loops(&loops, &plan.conds, loops.len(), body)
         };
-        if let (Some((name, layout)), false) = (&wide, blocked) {
-            let len = self.layout_len(layout);
-            let mut out = vec![format!(
-                "let mut {name} = ::std::vec![{}; {len}];",
-                self.zero().text
-            )];
+        if let Some((name, layout)) = &wide {
+            if blocked {
+                return Ok(lines);
+            }
+            let mut out = vec![self.zeroed(name, layout)];
             out.extend(self.wide_add(tensor, levels, chunk, target, name, layout, false, lines));
             return Ok(out);
-        }
-        if wide.is_some() {
-            return Ok(lines);
         }
         let Some(sc) = scratch else { return Ok(lines) };
         // The scratch rows, zeroed before and added into the target after.

@@ -111,19 +111,21 @@ fn implied_by(g: &Poly, index: &Poly, range: &Range) -> bool {
 }
 
 impl<'m> Gen<'m> {
-    /// The length of a buffer with `layout`: `dim(e0) * dim(e1) * ..`.
-    pub(super) fn layout_len(&mut self, layout: &[(Poly, Poly)]) -> String {
+    /// `let mut name = vec![0; dim(e0) * dim(e1) * ..];`: a zeroed buffer
+    /// with `layout`.
+    pub(super) fn zeroed(&mut self, name: &str, layout: &[(Poly, Poly)]) -> String {
         self.helpers.insert("dim");
         let parts: Vec<String> = layout
             .iter()
             .filter(|(_, e)| e.as_const() != Some(1))
             .map(|(_, e)| format!("dim({})", self.poly(e).text))
             .collect();
-        if parts.is_empty() {
+        let len = if parts.is_empty() {
             "1".to_string()
         } else {
             parts.join(" * ")
-        }
+        };
+        format!("let mut {name} = ::std::vec![{}; {len}];", self.zero().text)
     }
 
     /// Tries to merge an outer index into one of `plan`'s matrix indices;
@@ -381,7 +383,6 @@ impl<'m> Gen<'m> {
                 continue;
             };
             let dims = self.p.tensors[read.tensor].dims.clone();
-            let len = self.layout_len(layout);
             let src = self.buffer(read).expect("a computed buffer");
             // One row (the last dimension) per iteration; a blocked copy's
             // first index is the outermost loop's.
@@ -411,10 +412,7 @@ impl<'m> Gen<'m> {
             for (x, d) in vars.iter().zip(&dims[skip..]).rev() {
                 body = vec![self.for_loop(x, &d.lo, &d.hi, &body)];
             }
-            alloc.push(format!(
-                "let mut {name} = ::std::vec![{}; {len}];",
-                self.zero().text
-            ));
+            alloc.push(self.zeroed(name, layout));
             fill.extend(body);
         }
         (alloc, fill)
