@@ -803,3 +803,33 @@ fn generated_source_snapshots() {
         });
     });
 }
+
+/// A maximum's adjoint mixed with other terms (a softmax's stabilising
+/// max, a pooled input also read directly) runs from the windows: one
+/// arg-max search per window, whose winner gets the adjoint, instead of a
+/// search of the whole window at every element of the target (quadratic
+/// for a softmax over a vector). Values are checked by the tests above.
+#[test]
+fn mixed_argmax_terms_search_each_window_once() {
+    for (file, winner) in [
+        ("examples/softmax_xent.eq", "asusize]+=d_m[0];"),
+        ("tests/layouts/argmax_mixed.eq", "asusize]+=d_m["),
+        ("tests/layouts/argmax_mixed.eq", "asusize]+=seeds.y["),
+    ] {
+        let src = std::fs::read_to_string(root().join(file)).expect("readable");
+        let model = compile_model(file, &src);
+        let code = codegen::module_source(&model, &Options::default()).expect("generates");
+        let backward = &code[code.find("pub fn backward_threads").expect("backward")..];
+        // Without white space, so that line breaks do not matter.
+        let backward: String = backward.split_whitespace().collect();
+        // The written element's index names the search's arg-max.
+        let at_arg = backward.match_indices(winner).any(|(k, _)| {
+            let open = backward[..k].rfind("[").expect("an index");
+            backward[open..k].contains("arg")
+        });
+        assert!(
+            at_arg,
+            "{file}: no write of `{winner}` at the window's arg-max"
+        );
+    }
+}

@@ -14,7 +14,8 @@
 //! `prettyplease` by [`module_source`].
 
 use crate::ir::{
-    Builtin, Cond, DeclKind, Expr, Func, Pred, Program, Range, Read, ReduceOp, Slot, TensorKind,
+    Adjoint, Builtin, Cond, DeclKind, Expr, Func, Pred, Program, Range, Read, ReduceOp, Slot,
+    TensorKind,
 };
 use crate::poly::{Atom, Poly};
 use crate::report;
@@ -1645,7 +1646,13 @@ impl<'m> Gen<'m> {
         doc.push_str("///\n/// # Panics\n///\n/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.\n");
 
         let mut allocated = BTreeSet::new();
-        for a in &gr.adjoints {
+        // A target's arg-max terms may run apart from its other terms.
+        let parts: Vec<Adjoint> = gr
+            .adjoints
+            .iter()
+            .flat_map(|a| winner::split_winners(a).map_or_else(|| vec![a.clone()], Vec::from))
+            .collect();
+        for a in &parts {
             let t = a.tensor;
             let Some(Some(_)) = need.get(&t) else {
                 continue;
@@ -2392,27 +2399,9 @@ fn adjoint_reads(e: &Expr, out: &mut BTreeSet<usize>) {
     });
 }
 
+/// [`Expr::visit`], as a function.
 fn visit_expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
-    f(e);
-    match e {
-        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) | Expr::Read(_) => {}
-        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => {
-            xs.iter().for_each(|x| visit_expr(x, f))
-        }
-        Expr::Neg(x) | Expr::Pow(x, _) => visit_expr(x, f),
-        Expr::Div(a, b) => {
-            visit_expr(a, f);
-            visit_expr(b, f);
-        }
-        Expr::Reduce { body, .. } => visit_expr(body, f),
-        Expr::Indicator(p) => match &**p {
-            Pred::Gt(a, b) | Pred::Ge(a, b) => {
-                visit_expr(a, f);
-                visit_expr(b, f);
-            }
-            Pred::FirstArgMax { body, .. } => visit_expr(body, f),
-        },
-    }
+    e.visit(f)
 }
 
 /// Every index variable name the generated code may bind.

@@ -175,6 +175,31 @@ pub enum Expr {
     Indicator(Box<Pred>),
 }
 
+impl Expr {
+    /// Calls `f` on this expression and every expression inside it, outer
+    /// first (the bodies of reductions and arg-max tests included).
+    pub fn visit(&self, f: &mut dyn FnMut(&Expr)) {
+        f(self);
+        match self {
+            Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) | Expr::Read(_) => {}
+            Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => xs.iter().for_each(|x| x.visit(f)),
+            Expr::Neg(x) | Expr::Pow(x, _) => x.visit(f),
+            Expr::Div(a, b) => {
+                a.visit(f);
+                b.visit(f);
+            }
+            Expr::Reduce { body, .. } => body.visit(f),
+            Expr::Indicator(p) => match &**p {
+                Pred::Gt(a, b) | Pred::Ge(a, b) => {
+                    a.visit(f);
+                    b.visit(f);
+                }
+                Pred::FirstArgMax { body, .. } => body.visit(f),
+            },
+        }
+    }
+}
+
 /// A model statement `X_{vars} = rhs` over the domain `X.dims`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Statement {

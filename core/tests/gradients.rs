@@ -123,11 +123,13 @@ fn test_sizes(src: &str) -> BTreeMap<String, i64> {
         .collect()
 }
 
-#[test]
-fn every_example_matches_finite_differences() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+/// Every `.eq` file of `dir` (relative to the workspace root) that names
+/// its test sizes (all of them when `every`), at three data seeds; returns
+/// how many were checked.
+fn check_dir(dir: &str, every: bool) -> usize {
+    let dir = format!("{}/../{dir}", env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
@@ -139,8 +141,10 @@ fn every_example_matches_finite_differences() {
         let src = std::fs::read_to_string(&path).unwrap();
         let sizes = if path.file_name().unwrap() == "seed.eq" {
             [("n".to_string(), 7)].into_iter().collect()
-        } else {
+        } else if every || src.contains("test-sizes:") {
             test_sizes(&src)
+        } else {
+            continue;
         };
         for seed in 0..3 {
             if let Err(e) = check_model(&src, &sizes, seed, 40) {
@@ -149,7 +153,21 @@ fn every_example_matches_finite_differences() {
         }
         checked += 1;
     }
+    checked
+}
+
+#[test]
+fn every_example_matches_finite_differences() {
+    let checked = check_dir("examples", true);
     assert!(checked >= 10, "only {checked} examples found");
+}
+
+/// The loop-layout models that name their test sizes (a tensor read both
+/// inside a maximum and elsewhere, among them).
+#[test]
+fn layout_models_match_finite_differences() {
+    let checked = check_dir("tests/layouts", false);
+    assert!(checked >= 1, "no layout model names its test sizes");
 }
 
 /// The knobs of a random 1-D model.

@@ -105,6 +105,30 @@ fn analyse(c: &Contribution) -> Option<Winner<'_>> {
     })
 }
 
+/// An adjoint with terms of both kinds, split in two that add into the
+/// same target: the other terms (and the seed) first, then the arg-max
+/// terms on their own, so that those run from the windows (one search per
+/// window) instead of searching again at every target point. A softmax's
+/// `bar z[k] += bar m [k = argmax z]` would otherwise scan the whole
+/// vector once per element. None when the terms are all of one kind.
+pub(super) fn split_winners(a: &Adjoint) -> Option<[Adjoint; 2]> {
+    let (winners, rest): (Vec<Contribution>, Vec<Contribution>) =
+        a.terms.iter().cloned().partition(|c| analyse(c).is_some());
+    if winners.is_empty() || rest.is_empty() || a.vars.is_empty() {
+        return None;
+    }
+    let rest = Adjoint {
+        terms: rest,
+        ..a.clone()
+    };
+    let winners = Adjoint {
+        terms: winners,
+        seeded: false,
+        ..a.clone()
+    };
+    Some([rest, winners])
+}
+
 impl<'m> Gen<'m> {
     /// The code of an adjoint whose every term passes a maximum's adjoint to
     /// its arg-max, run from the windows (see the module). None when a term
