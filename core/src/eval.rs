@@ -31,11 +31,11 @@
 //!   one.
 
 use crate::ir::{
-    Builtin, Cond, DeclKind, Expr, Func, Gradient, Pred, Program, Read, ReduceOp, Slot, Tensor,
-    TensorKind,
+    Builtin, Cond, DeclKind, Expr, Func, Gradient, Pred, Program, Range, Read, ReduceOp, Slot,
+    Tensor, TensorKind,
 };
 use crate::poly::{Atom, Poly};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -758,6 +758,16 @@ struct CArgMax {
     binders: Vec<(usize, usize, IExpr, IExpr)>,
     body: CExpr,
     at: Vec<IExpr>,
+    /// The slots the search depends on (index variables of its ranges and
+    /// body bound outside it); None when it may read a function parameter.
+    deps: Option<Vec<usize>>,
+    /// The last search: the values of `deps` it ran at and its best point
+    /// (None: an empty window). Every target point whose window is the same
+    /// (a softmax's whole vector) reuses it, so the search runs once per
+    /// window instead of once per target point. Valid while the values it
+    /// reads stay fixed: it is compiled afresh for every evaluation and
+    /// only runs in the backward pass.
+    last: RefCell<Option<LastSearch>>,
 }
 
 /// Buffers read while evaluating.
@@ -927,11 +937,12 @@ impl CReduce {
     }
 }
 
+/// The values of an arg-max's dependencies and the best point found there.
+type LastSearch = (Vec<i64>, Option<Vec<i64>>);
+
 impl CArgMax {
     fn eval(&self, env: &mut Env, rt: &Rt) -> f64 {
-        let mut best: Option<f64> = None;
-        self.scan(0, env, rt, &mut best);
-        if best.is_none() {
+        if !self.search(env, rt) {
             return 0.0;
         }
         for (j, b) in self.binders.iter().enumerate() {
@@ -940,6 +951,43 @@ impl CArgMax {
             }
         }
         1.0
+    }
+
+    /// Finds the best point into the best-point slots; false when the
+    /// window is empty. Reuses the last search when `deps` are unchanged.
+    fn search(&self, env: &mut Env, rt: &Rt) -> bool {
+        let Some(deps) = &self.deps else {
+            let mut best: Option<f64> = None;
+            self.scan(0, env, rt, &mut best);
+            return best.is_some();
+        };
+        let mut last = self.last.borrow_mut();
+        if let Some((key, point)) = &*last {
+            if key.iter().zip(deps).all(|(k, &s)| *k == env.i[s]) {
+                let Some(point) = point else {
+                    return false;
+                };
+                for (b, &v) in self.binders.iter().zip(point) {
+                    env.i[b.1] = v;
+                }
+                return true;
+            }
+        }
+        let mut best: Option<f64> = None;
+        self.scan(0, env, rt, &mut best);
+        // Overwritten in place: no allocation after the first search.
+        let (key, point) = last.get_or_insert_with(|| (Vec::new(), None));
+        key.clear();
+        key.extend(deps.iter().map(|&s| env.i[s]));
+        match (best, point) {
+            (None, p) => *p = None,
+            (Some(_), Some(p)) => {
+                p.clear();
+                p.extend(self.binders.iter().map(|b| env.i[b.1]));
+            }
+            (Some(_), p) => *p = Some(self.binders.iter().map(|b| env.i[b.1]).collect()),
+        }
+        best.is_some()
     }
 
     fn scan(&self, level: usize, env: &mut Env, rt: &Rt, best: &mut Option<f64>) {
@@ -967,6 +1015,30 @@ impl CArgMax {
             v += 1;
         }
     }
+}
+
+/// Every index variable in `e` (reads, index values, reduction ranges and
+/// variables, arg-max tests), into `out`; `param` is set when `e` reads a
+/// function parameter.
+fn index_vars(e: &Expr, out: &mut BTreeSet<String>, param: &mut bool) {
+    let range = |v: &str, r: &Range, out: &mut BTreeSet<String>| {
+        out.insert(v.to_string());
+        out.extend(r.lo.vars());
+        out.extend(r.hi.vars());
+    };
+    e.visit(&mut |x| match x {
+        Expr::Param(_) => *param = true,
+        Expr::Index(p) => out.extend(p.vars()),
+        Expr::Read(r) => r.index.iter().for_each(|p| out.extend(p.vars())),
+        Expr::Reduce { var, range: r, .. } => range(var, r, out),
+        Expr::Indicator(p) => {
+            if let Pred::FirstArgMax { binders, at, .. } = &**p {
+                binders.iter().for_each(|(v, r)| range(v, r, out));
+                at.iter().for_each(|p| out.extend(p.vars()));
+            }
+        }
+        _ => {}
+    });
 }
 
 // ---------------------------------------------------------------------------
@@ -1748,6 +1820,7 @@ impl<'a> Compiler<'a> {
                         )));
                     }
                     let at = at.iter().map(|q| self.poly(q)).collect::<Res<Vec<_>>>()?;
+                    let deps = self.argmax_deps(binders, body);
                     let mut bs = Vec::new();
                     let mut pushed = 0;
                     let mut result = Ok(());
@@ -1772,10 +1845,37 @@ impl<'a> Compiler<'a> {
                         binders: bs,
                         body: body?,
                         at,
+                        deps,
+                        last: RefCell::new(None),
                     }))
                 }
             },
         })
+    }
+
+    /// The slots an arg-max search over `binders` of `body` depends on:
+    /// every index variable of its ranges and body that is bound outside
+    /// it (a variable the body binds itself may be counted too: that only
+    /// costs reuse). None when the body reads a function parameter.
+    fn argmax_deps(&self, binders: &[(String, Range)], body: &Expr) -> Option<Vec<usize>> {
+        let mut vars = BTreeSet::new();
+        let mut param = !self.fscope.is_empty();
+        for (_, r) in binders {
+            vars.extend(r.lo.vars());
+            vars.extend(r.hi.vars());
+        }
+        index_vars(body, &mut vars, &mut param);
+        if param {
+            return None;
+        }
+        let mut slots: Vec<usize> = vars
+            .iter()
+            .filter(|v| !binders.iter().any(|(b, _)| b == *v))
+            .filter_map(|v| self.lookup(v).ok())
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        Some(slots)
     }
 
     fn read(&mut self, r: &Read) -> Res<CExpr> {
