@@ -64,7 +64,9 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     non_snake_case,
     clippy::needless_range_loop,
     clippy::explicit_counter_loop,
-    clippy::manual_range_contains
+    clippy::manual_range_contains,
+    clippy::collapsible_if,
+    clippy::manual_memcpy
 )]
 pub fn forward_threads(
     sizes: &Sizes,
@@ -169,7 +171,9 @@ pub fn backward(
     non_snake_case,
     clippy::needless_range_loop,
     clippy::explicit_counter_loop,
-    clippy::manual_range_contains
+    clippy::manual_range_contains,
+    clippy::collapsible_if,
+    clippy::manual_memcpy
 )]
 pub fn backward_threads(
     sizes: &Sizes,

@@ -188,9 +188,11 @@ fn rust_with_gemm_calls_the_runtime_only_when_asked() {
 }
 
 /// `sharegrad rust` output pasted into a crate passes `cargo clippy -D
-/// warnings`: every example and three convolutions whose `--gemm` rows merge,
-/// generic and, with `--gemm`, f32 (the kernels'
-/// deliberate index loops carry their own `allow`s; nothing else may warn).
+/// warnings`: every example, every loop-layout model of `tests/layouts`
+/// (convolutions whose `--gemm` rows merge, literal extents, no sizes,
+/// copies, constant indices) and the conv2d fixture, generic and, with
+/// `--gemm`, f32 (the kernels' deliberate index loops carry their own
+/// `allow`s; nothing else may warn).
 #[test]
 fn pasted_modules_pass_clippy() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -209,18 +211,19 @@ fn pasted_modules_pass_clippy() {
     // The workspace's lock file: the same matrixmultiply, no resolution.
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
     let mut lib = String::new();
-    let mut examples: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
-        .expect("examples/")
+    let mut examples: Vec<PathBuf> = ["examples", "tests/layouts"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).expect("model directory"))
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "eq"))
         .collect();
     examples.sort();
-    // Models whose --gemm output merges image rows (padded copies).
-    examples.extend([
-        root.join("tests/fixtures/conv2d_same_bias/model.eq"),
-        root.join("tests/layouts/conv2d_channels_last.eq"),
-        root.join("tests/layouts/conv2d_uneven_padding.eq"),
-    ]);
+    assert!(
+        examples.len() >= 20,
+        "examples/ and tests/layouts/ hold the models"
+    );
+    // Its --gemm output merges image rows (padded copies).
+    examples.push(root.join("tests/fixtures/conv2d_same_bias/model.eq"));
     for (k, eq) in examples.iter().enumerate() {
         let eq = eq.to_str().expect("utf-8 path");
         for (tag, args) in [

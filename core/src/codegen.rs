@@ -33,7 +33,7 @@ use rows::{Chunk, RowInit, RowTerm};
 /// and the loops index rows by position and count an output offset across
 /// nested loops on purpose (every bound is exact, the slices are cut once);
 /// a range test stays `lo <= e && e <= hi` like the derivation's.
-const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains)]";
+const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains, clippy::collapsible_if, clippy::manual_memcpy)]";
 
 /// The element type of the generated module.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -731,15 +731,22 @@ impl<'m> Gen<'m> {
     /// The row-major offset of `index` in a layout of `(first index,
     /// extent)` per dimension, in Horner form.
     fn layout_offset(&mut self, index: &[Poly], layout: &[(Poly, Poly)]) -> Code {
+        // The leading dimensions' part while it is a constant (folded:
+        // no `0 * e` or `1 * 2`), then Horner's form from the first
+        // dimension that is not.
+        let mut head = Poly::zero();
         let mut off: Option<Code> = None;
         for (ix, (lo, extent)) in index.iter().zip(layout) {
-            let i = self.poly(&ix.sub(lo));
-            let zero = ix.sub(lo).is_zero();
+            let d = ix.sub(lo);
             off = Some(match off {
-                None => i,
-                // All earlier indices at their first value: no `0 * e`.
-                Some(prev) if prev.text == "0" => i,
-                Some(prev) if zero => {
+                None => {
+                    head = head.mul(extent).add(&d);
+                    if head.as_const().is_some() {
+                        continue;
+                    }
+                    self.poly(&head)
+                }
+                Some(prev) if d.is_zero() => {
                     let e = self.poly(extent);
                     Code::new(
                         format!("{} * {}", prev.at(Prec::Mul), e.at(Prec::Unary)),
@@ -747,7 +754,7 @@ impl<'m> Gen<'m> {
                     )
                 }
                 Some(prev) => {
-                    let e = self.poly(extent);
+                    let (e, i) = (self.poly(extent), self.poly(&d));
                     Code::new(
                         format!(
                             "{} * {} + {}",
@@ -760,7 +767,7 @@ impl<'m> Gen<'m> {
                 }
             });
         }
-        off.unwrap_or_else(|| Code::atom("0"))
+        off.unwrap_or_else(|| self.poly(&head))
     }
 
     /// The product of the extents of `layout`'s dimensions from `from` on:
@@ -1179,25 +1186,36 @@ impl<'m> Gen<'m> {
 
     // -- conditions ------------------------------------------------------
 
-    fn cond(&mut self, c: &Cond) -> String {
+    /// The test of a condition; None when it holds for every value of its
+    /// variables (a constant side: `0 <= 0` would trip clippy's `eq_op`).
+    fn cond(&mut self, c: &Cond) -> Option<String> {
         match c {
             Cond::Divides { den, num } => {
                 let (d, n) = (self.poly(den), self.poly(num));
-                format!("{}.rem_euclid({}) == 0", n.at(Prec::Atom), d.text)
+                // Spelled with its type: a loop over literal bounds leaves
+                // the variable's integer type open to inference.
+                Some(format!("i64::rem_euclid({}, {}) == 0", n.text, d.text))
             }
             Cond::Within { e, lo, hi } if lo == hi => {
+                if e.sub(lo).as_const() == Some(0) {
+                    return None;
+                }
                 let (e, lo) = (self.poly(e), self.poly(lo));
-                format!("{} == {}", e.at(Prec::Mul), lo.at(Prec::Mul))
+                Some(format!("{} == {}", e.at(Prec::Mul), lo.at(Prec::Mul)))
             }
             Cond::Within { e, lo, hi } => {
-                let (e, lo, hi) = (self.poly(e), self.poly(lo), self.poly(hi));
-                format!(
-                    "{} <= {} && {} <= {}",
-                    lo.at(Prec::Mul),
-                    e.at(Prec::Mul),
-                    e.at(Prec::Mul),
-                    hi.at(Prec::Mul)
-                )
+                let mut tests = Vec::new();
+                for (a, b) in [(lo, e), (e, hi)] {
+                    match b.sub(a).as_const() {
+                        Some(d) if d >= 0 => {}
+                        Some(_) => return Some("false".into()),
+                        None => {
+                            let (a, b) = (self.poly(a), self.poly(b));
+                            tests.push(format!("{} <= {}", a.at(Prec::Mul), b.at(Prec::Mul)));
+                        }
+                    }
+                }
+                (!tests.is_empty()).then(|| tests.join(" && "))
             }
         }
     }
@@ -1418,6 +1436,10 @@ impl<'m> Gen<'m> {
             if self.sizes_used.contains(name) {
                 let _ = write!(s, "let {id} = sizes.{} as i64;", size_field(name));
             }
+        }
+        if s.is_empty() {
+            // Every extent is a number: `sizes` is there for the API only.
+            s.push_str("let _ = sizes;");
         }
         s
     }
@@ -1907,8 +1929,9 @@ impl<'m> Gen<'m> {
                     .collect(),
             };
             let level = vars.iter().map(|v| depth(v)).max().unwrap_or(0);
-            let text = self.cond(cond);
-            conds[level].push(text);
+            if let Some(text) = self.cond(cond) {
+                conds[level].push(text);
+            }
         }
         let levels: Vec<Level> = g
             .sums

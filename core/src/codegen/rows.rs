@@ -769,18 +769,17 @@ impl<'m> Gen<'m> {
             inner.push(format!("{tile}[{l}] += {value};"));
             body.push(format!("for {l} in 0..{width} {{ {} }}", inner.join(" ")));
             body.extend(post);
+            let code = format!("{} {}", pre.join(" "), self.for_loop(&s, &slo, &shi, &body));
             lines.push(format!(
                 "while {t0} + {width} <= {n} {{ \
-                     let {vv} = {at_t0}; \
+                     {} \
                      let mut {tile} = [{z}; {width}]; \
-                     {} \
-                     {} \
+                     {code} \
                      let {out} = &mut {seg}[{t0}..][..{width}]; \
                      for {l} in 0..{width} {{ {out}[{l}] += {tile}[{l}]; }} \
                      {t0} += {width}; \
                  }}",
-                pre.join(" "),
-                self.for_loop(&s, &slo, &shi, &body)
+                bind_if_used(&vv, &at_t0, &code)
             ));
         }
         // The rest.
@@ -790,14 +789,15 @@ impl<'m> Gen<'m> {
         let value = inner.pop().unwrap_or_default();
         inner.push(format!("{out}[{t}] += {value};"));
         body.push(format!("for {t} in 0..{rest} {{ {} }}", inner.join(" ")));
+        let code = self.for_loop(&s, &slo, &shi, &body);
         lines.push(format!(
             "if {t0} < {n} {{ \
-                 let {vv} = {at_t0}; \
+                 {} \
                  let {rest} = {n} - {t0}; \
                  let {out} = &mut {seg}[{t0}..][..{rest}]; \
-                 {} \
+                 {code} \
              }}",
-            self.for_loop(&s, &slo, &shi, &body)
+            bind_if_used(&vv, &at_t0, &code)
         ));
         Ok(())
     }
@@ -871,7 +871,7 @@ impl<'m> Gen<'m> {
                 .map(|(_, c)| c.clone())
                 .collect::<Vec<_>>()
                 .iter()
-                .map(|c| self.cond(c))
+                .filter_map(|c| self.cond(c))
                 .collect();
             if !here.is_empty() {
                 lines = vec![format!(
@@ -933,4 +933,21 @@ pub(super) fn forward_terms(e: &Expr) -> Vec<RowTerm<'_>> {
     let mut out = Vec::new();
     go(e, &mut Vec::new(), &mut out);
     out
+}
+
+/// `let {name} = {value};` when `code` uses `name` as an identifier, else
+/// nothing (a tile whose summand does not depend on its position would
+/// leave the binding unused, which rustc warns about).
+fn bind_if_used(name: &str, value: &str, code: &str) -> String {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let used = code.match_indices(name).any(|(k, _)| {
+        let before = code[..k].chars().next_back();
+        let after = code[k + name.len()..].chars().next();
+        !before.is_some_and(word) && !after.is_some_and(word)
+    });
+    if used {
+        format!("let {name} = {value};")
+    } else {
+        String::new()
+    }
 }

@@ -237,7 +237,7 @@ impl<'m> Gen<'m> {
                 || (provably_nonneg(&ix.sub(&d.lo), &scope)
                     && provably_nonneg(&d.hi.sub(&ix), &scope));
             if !inside {
-                tests.push(self.cond(&Cond::Within {
+                tests.extend(self.cond(&Cond::Within {
                     e: ix.clone(),
                     lo: d.lo.clone(),
                     hi: d.hi.clone(),
