@@ -248,6 +248,10 @@ fn builtin_argument_forms() {
     assert_eq!(rhs("\\tanh^{2}(x)"), "(^ (tanh x) 2)");
     assert_eq!(rhs("\\sigma^2(x)"), "(^ (sigma x) 2)");
     assert_eq!(rhs("1 - \\tanh(x)"), "(1 - (tanh x))");
+    // Square brackets, sized or not, are one bare argument.
+    assert_eq!(rhs("\\ln [a + b]"), "(log (a + b))");
+    assert_eq!(rhs("\\ln \\left[a + b\\right]"), "(log (a + b))");
+    assert_eq!(rhs("\\ln \\left[a + b\\right] c"), "(* (log (a + b)) c)");
 }
 
 #[test]
