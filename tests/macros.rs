@@ -389,6 +389,24 @@ fn dense_sigmoid_mse_through_layer_fn() {
     f.check("grads", "c", &gc);
 }
 
+/// An input shorter than the kernel leaves the valid output a negative
+/// number of points: a clear panic, as the evaluator's error, not a silent
+/// run on empty buffers. Exactly as long as the kernel: one point, fine.
+#[test]
+#[should_panic(expected = "the sizes give `x` in index `i` (0 <= i <= L - 3) a negative extent -1")]
+fn model_forward_rejects_an_input_shorter_than_the_kernel() {
+    use conv1d_valid as m;
+    let w = [1.0, 2.0, 3.0];
+    let inputs = |y: &'static [f64]| m::Inputs { y, w: &w };
+    let sizes = m::Sizes { L: 3 };
+    let mut values = m::Values::<f64>::new(&sizes);
+    m::forward(&sizes, &inputs(&[1.0, 1.0, 1.0]), &mut values);
+    assert_eq!(values.x, [6.0]);
+    let sizes = m::Sizes { L: 1 };
+    let mut values = m::Values::<f64>::new(&sizes);
+    m::forward(&sizes, &inputs(&[1.0]), &mut values);
+}
+
 #[test]
 #[should_panic(expected = "`x` has length 5 but the sizes give 6")]
 fn layer_fn_checks_output_lengths() {

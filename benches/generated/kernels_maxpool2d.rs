@@ -52,7 +52,7 @@ impl Values {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
+/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
 }
@@ -79,6 +79,14 @@ pub fn forward_threads(
     let H = sizes.H as i64;
     let N = sizes.N as i64;
     let W = sizes.W as i64;
+    check_extent(
+        "`y` in index `i` (0 <= i <= floor((H - 2)/(2)))",
+        floor_div(H - 2, 2) + 1,
+    );
+    check_extent(
+        "`y` in index `j` (0 <= j <= floor((W - 2)/(2)))",
+        floor_div(W - 2, 2) + 1,
+    );
     check_len("inputs.x (`x`)", inputs.x.len(), dim(N) * dim(C) * dim(H) * dim(W));
     check_len(
         "values.y (`y`)",
@@ -182,7 +190,7 @@ pub struct Grads<'a> {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
+/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -217,6 +225,14 @@ pub fn backward_threads(
     let H = sizes.H as i64;
     let N = sizes.N as i64;
     let W = sizes.W as i64;
+    check_extent(
+        "`y` in index `i` (0 <= i <= floor((H - 2)/(2)))",
+        floor_div(H - 2, 2) + 1,
+    );
+    check_extent(
+        "`y` in index `j` (0 <= j <= floor((W - 2)/(2)))",
+        floor_div(W - 2, 2) + 1,
+    );
     check_len("inputs.x (`x`)", inputs.x.len(), dim(N) * dim(C) * dim(H) * dim(W));
     check_len(
         "values.y (`y`)",
@@ -288,6 +304,13 @@ fn at<const N: usize>(b: &[f32], idx: [i64; N], ext: [i64; N]) -> f32 {
         off = off * e + i;
     }
     b[off as usize]
+}
+/// Panics when the sizes give an index range fewer than zero points.
+#[track_caller]
+fn check_extent(what: &str, extent: i64) {
+    if extent < 0 {
+        panic!("sharegrad: the sizes give {what} a negative extent {extent}");
+    }
 }
 /// Panics unless a slice has the length its index ranges give it.
 #[track_caller]

@@ -33,6 +33,10 @@ use rows::{Chunk, RowInit, RowTerm};
 /// and the loops index rows by position and count an output offset across
 /// nested loops on purpose (every bound is exact, the slices are cut once);
 /// a range test stays `lo <= e && e <= hi` like the derivation's.
+/// The `# Panics` sentence of a module whose sizes can leave a range with
+/// fewer than zero points.
+const EXTENT_DOC: &str = " Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.";
+
 const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains, clippy::collapsible_if, clippy::manual_memcpy)]";
 
 /// The element type of the generated module.
@@ -330,6 +334,7 @@ const RESERVED: &[&str] = &[
     "at",
     "dim",
     "check_len",
+    "check_extent",
     "sigma",
     "softplus",
     "relu",
@@ -1451,6 +1456,33 @@ impl<'m> Gen<'m> {
         format!("check_len({desc:?}, {slice}.len(), {});", len.text)
     }
 
+    /// A panic for every index range that the sizes can make negative
+    /// (`0 <= i <= n - K` when the input is shorter than the kernel): the
+    /// evaluator rejects such sizes, and the lengths alone would let the
+    /// kernels run on empty buffers without a word.
+    fn extent_checks(&mut self) -> String {
+        let mut s = String::new();
+        let mut seen = Vec::new();
+        // Auxiliary tensors share their ranges with the user's.
+        for tensor in self.p.tensors.iter().filter(|t| !t.auxiliary) {
+            for (i, r) in tensor.indices.iter().zip(&tensor.dims) {
+                let extent = r.hi.sub(&r.lo).add_int(1);
+                if provably_nonneg(&extent, &[]) || seen.contains(&extent) {
+                    continue;
+                }
+                seen.push(extent.clone());
+                self.helpers.insert("check_extent");
+                let what = format!(
+                    "`{}` in index `{i}` ({} <= {i} <= {})",
+                    tensor.key, r.lo, r.hi
+                );
+                let e = self.poly(&extent);
+                let _ = write!(s, "check_extent({what:?}, {});", e.text);
+            }
+        }
+        s
+    }
+
     fn leaf_checks(&mut self) -> String {
         let mut s = String::new();
         for t in 0..self.p.tensors.len() {
@@ -1476,6 +1508,9 @@ impl<'m> Gen<'m> {
     fn forward(&mut self) -> Res<String> {
         self.sizes_used.clear();
         let mut body = String::new();
+        let extents = self.extent_checks();
+        let extent_doc = if extents.is_empty() { "" } else { EXTENT_DOC };
+        body.push_str(&extents);
         body.push_str(&self.leaf_checks());
         body.push_str(&self.value_checks());
         let mut doc = String::from("/// Computes every defined tensor from the inputs (overwrites `values`):\n///\n/// ```text\n");
@@ -1557,7 +1592,9 @@ impl<'m> Gen<'m> {
             let lines = self.in_threads(&levels, chunk.as_ref(), &whole, &part, lines);
             let _ = write!(body, "{{ {lines} }}");
         }
-        doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.\n");
+        doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.");
+        doc.push_str(extent_doc);
+        doc.push('\n');
         if !body.contains("split_rows(") && !body.contains("split_sum(") {
             // Nothing here has rows to split.
             body.insert_str(0, "let _ = threads;");
@@ -1576,6 +1613,9 @@ impl<'m> Gen<'m> {
         let p = self.p;
         let gr = &self.m.gradient;
         let mut body = String::new();
+        let extents = self.extent_checks();
+        let extent_doc = if extents.is_empty() { "" } else { EXTENT_DOC };
+        body.push_str(&extents);
         body.push_str(&self.leaf_checks());
         body.push_str(&self.value_checks());
         for &t in &p.outputs {
@@ -1665,7 +1705,9 @@ impl<'m> Gen<'m> {
                 );
             }
         }
-        doc.push_str("///\n/// # Panics\n///\n/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.\n");
+        doc.push_str("///\n/// # Panics\n///\n/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.");
+        doc.push_str(extent_doc);
+        doc.push('\n');
 
         let mut allocated = BTreeSet::new();
         // A target's arg-max terms may run apart from its other terms.
@@ -2379,6 +2421,7 @@ impl<'m> Gen<'m> {
                 "split_rows" => "/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows<E: ::core::marker::Send, F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync>(buf: &mut [E], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf); return; } let row_len = buf.len() / rows; let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let mut rest = buf; let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); rest = tail; if first + count < rows { s.spawn(move || f(first, count, part)); } else { f(first, count, part); } first += count; } }); }".into(),
                 "dim" => "/// The number of points of a range with `e = hi - lo + 1` (0 when empty).\n#[inline(always)]\nfn dim(e: i64) -> usize { if e > 0 { e as usize } else { 0 } }".into(),
                 "check_len" => "/// Panics unless a slice has the length its index ranges give it.\n#[track_caller]\nfn check_len(what: &str, actual: usize, expected: usize) { if actual != expected { panic!(\"sharegrad: {what} has length {actual}, expected {expected}\"); } }".into(),
+                "check_extent" => "/// Panics when the sizes give an index range fewer than zero points.\n#[track_caller]\nfn check_extent(what: &str, extent: i64) { if extent < 0 { panic!(\"sharegrad: the sizes give {what} a negative extent {extent}\"); } }".into(),
                 "sigma" => format!("/// The logistic function, in its numerically stable form.\n#[inline]\nfn sigma{g}(x: {ty}) -> {ty} {{ if x >= {zero} {{ {one} / ({one} + (-x).exp()) }} else {{ let e = x.exp(); e / ({one} + e) }} }}"),
                 "softplus" => format!("/// `log(1 + e^x)`, in its numerically stable form.\n#[inline]\nfn softplus{g}(x: {ty}) -> {ty} {{ (if x > {zero} {{ x }} else {{ {zero} }}) + (-x.abs()).exp().ln_1p() }}"),
                 "relu" => format!("/// `max(x, 0)`; `relu'(0) = 0`.\n#[inline]\nfn relu{g}(x: {ty}) -> {ty} {{ if x <= {zero} {{ {zero} }} else {{ x }} }}"),
