@@ -29,14 +29,16 @@ mod rows;
 mod winner;
 use rows::{Chunk, RowInit, RowTerm};
 
-/// The lints the kernels allow: sizes keep the model's letters (`N`, `H`),
-/// and the loops index rows by position and count an output offset across
-/// nested loops on purpose (every bound is exact, the slices are cut once);
-/// a range test stays `lo <= e && e <= hi` like the derivation's.
 /// The `# Panics` sentence of a module whose sizes can leave a range with
 /// fewer than zero points.
 const EXTENT_DOC: &str = " Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.";
 
+/// The lints the kernels allow: sizes keep the model's letters (`N`, `H`),
+/// and the loops index rows by position and count an output offset across
+/// nested loops on purpose (every bound is exact, the slices are cut once);
+/// a range test stays `lo <= e && e <= hi` like the derivation's; a guard
+/// nested in another (a segment's length, then a read's range) and a row
+/// copied element by element are the nest's shapes, kept as they are.
 const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains, clippy::collapsible_if, clippy::manual_memcpy)]";
 
 /// The element type of the generated module.
