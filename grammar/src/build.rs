@@ -51,6 +51,9 @@ fn kids<'i>(pair: &Pair<'i, Rule>) -> Vec<Pair<'i, Rule>> {
         .collect()
 }
 
+/// The largest integer an index expression or bound may hold (2^31 - 1).
+pub const MAX_INDEX_INT: i64 = i32::MAX as i64;
+
 fn err<T>(span: Span, message: impl Into<String>) -> Res<T> {
     Err(SyntaxError {
         span,
@@ -249,9 +252,14 @@ impl Builder {
         let span = self.span(&pair);
         match pair.as_rule() {
             Rule::int_expr => self.int_expr(pair, depth),
+            // Index integers stay below 2^31, so that the products and sums
+            // of them that ranges and offsets are made of fit in an i64.
             Rule::digit | Rule::int_lit => match pair.as_str().parse::<i64>() {
-                Ok(v) => Ok(IntExpr::Num(v, span)),
-                Err(_) => err(span, "integer too large"),
+                Ok(v) if v <= MAX_INDEX_INT => Ok(IntExpr::Num(v, span)),
+                _ => err(
+                    span,
+                    format!("integer too large (index integers are at most {MAX_INDEX_INT})"),
+                ),
             },
             Rule::latin | Rule::greek | Rule::ident => Ok(IntExpr::Sym(self.ident(pair))),
             _ => err(span, "expected an index expression"),

@@ -36,6 +36,21 @@ fn bad_index_expressions() {
 }
 
 #[test]
+fn index_integers_stay_below_two_to_the_31() {
+    let msg = "integer too large (index integers are at most 2147483647)";
+    assert_eq!(err1("x = y_{i+2147483648}"), e("2147483648", msg));
+    assert_eq!(
+        err1("x = y_{i+99999999999999999999}"),
+        e("99999999999999999999", msg)
+    );
+    assert_eq!(
+        rhs("y_{i+2147483647}"),
+        "y[(i + 2147483647)]",
+        "the largest one is fine"
+    );
+}
+
+#[test]
 fn unknown_commands_name_the_command() {
     assert_eq!(err1("x = \\foo + a"), e("\\foo", "unknown command `\\foo`"));
     assert_eq!(
