@@ -60,6 +60,7 @@ impl Fixture {
                 .collect(),
             tensors: tensors(data_json.get("tensors")),
             seeds: tensors(data_json.get("seed")),
+            ..Data::default()
         };
         let src = std::fs::read_to_string(format!(
             "{}/tests/fixtures/{name}/model.eq",

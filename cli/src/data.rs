@@ -37,13 +37,13 @@ pub fn parse_data(text: &str) -> Result<Data, String> {
                     data.sizes.insert(name.clone(), size(name, x)?);
                 }
             }
-            "tensors" => data.tensors = arrays(value, "tensors", "tensor")?,
+            "tensors" => data.tensors = arrays(value, "tensors", "tensor", &mut data.shapes)?,
             "seed" | "seeds" => {
                 if let Some(other) = seen_seed {
                     return Err(format!("both \"{other}\" and \"{field}\" are given: use only \"seed\""));
                 }
                 seen_seed = Some(field);
-                data.seeds = arrays(value, field, "seed")?;
+                data.seeds = arrays(value, field, "seed", &mut data.shapes)?;
             }
             other => {
                 return Err(format!(
@@ -101,13 +101,32 @@ fn show(x: &Value) -> String {
     }
 }
 
-/// `{"key": number | array, ...}` into flat vectors.
-fn arrays(v: &Value, field: &str, what: &str) -> Result<BTreeMap<String, Vec<f64>>, String> {
+/// `{"key": number | array, ...}` into flat vectors; the nesting of nested
+/// arrays goes into `shapes` (seeds' under `"seed KEY"`).
+fn arrays(
+    v: &Value,
+    field: &str,
+    what: &str,
+    shapes: &mut BTreeMap<String, Vec<usize>>,
+) -> Result<BTreeMap<String, Vec<f64>>, String> {
     let mut out = BTreeMap::new();
     for (key, x) in object(v, field)? {
         let mut flat = Vec::new();
         match x {
-            Value::Number(_) | Value::Array(_) => flatten(x, &mut flat, what, key)?,
+            Value::Number(_) | Value::Array(_) => {
+                flatten(x, &mut flat, what, key)?;
+                let shape = nesting(x).ok_or_else(|| {
+                    format!("{what} `{key}`: its nested arrays are not all of one shape (ragged, or numbers next to arrays)")
+                })?;
+                if shape.len() >= 2 {
+                    let name = if what == "seed" {
+                        format!("seed {key}")
+                    } else {
+                        key.clone()
+                    };
+                    shapes.insert(name, shape);
+                }
+            }
             other => {
                 return Err(format!(
                     "{what} `{key}` must be a number or an array of numbers, not {}",
@@ -118,6 +137,28 @@ fn arrays(v: &Value, field: &str, what: &str) -> Result<BTreeMap<String, Vec<f64
         out.insert(key.clone(), flat);
     }
     Ok(out)
+}
+
+/// The extents of nested arrays, outermost first (`[]` for a number); None
+/// when siblings differ in shape.
+fn nesting(x: &Value) -> Option<Vec<usize>> {
+    match x {
+        Value::Array(xs) => {
+            let mut inner: Option<Vec<usize>> = None;
+            for x in xs {
+                let s = nesting(x)?;
+                match &inner {
+                    Some(i) if *i != s => return None,
+                    Some(_) => {}
+                    None => inner = Some(s),
+                }
+            }
+            let mut shape = vec![xs.len()];
+            shape.extend(inner.unwrap_or_default());
+            Some(shape)
+        }
+        _ => Some(Vec::new()),
+    }
 }
 
 fn flatten(x: &Value, out: &mut Vec<f64>, what: &str, key: &str) -> Result<(), String> {
@@ -210,6 +251,10 @@ mod tests {
         assert_eq!(d.tensors["b"], [2.0]);
         assert_eq!(d.tensors["alpha"], [1.5]);
         assert_eq!(d.tensors["W"], [1.0, 2.0, 3.0, 4.0]);
+        // The nesting of nested arrays is kept for the check against the
+        // ranges; flat arrays and numbers have none.
+        assert_eq!(d.shapes["W"], [2, 2]);
+        assert_eq!(d.shapes.len(), 1);
         assert_eq!(d.seeds["E"], [3.0]);
         assert_eq!(parse_data("{}").unwrap(), Data::default());
         assert_eq!(
@@ -247,6 +292,14 @@ mod tests {
             err(r#"{"seed": {"y": [true]}}"#),
             "seed `y`: value 0 is true, expected a number"
         );
+        for ragged in [r#"[[1, 2], [3]]"#, r#"[[1, 2], 3, 4]"#] {
+            assert_eq!(
+                err(&format!(r#"{{"tensors": {{"W": {ragged}}}}}"#)),
+                "tensor `W`: its nested arrays are not all of one shape (ragged, or numbers next to arrays)"
+            );
+        }
+        let d = parse_data(r#"{"seed": {"y": [[1], [2]]}}"#).unwrap();
+        assert_eq!(d.shapes["seed y"], [2, 1]);
         assert_eq!(
             err(r#"{"size": {"n": 1}}"#),
             "unknown field \"size\" in the data (expected \"sizes\", \"tensors\" and \"seed\")"

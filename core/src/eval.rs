@@ -50,6 +50,12 @@ pub struct Data {
     /// The adjoint of each output, same layout; optional for scalar outputs
     /// (then 1).
     pub seeds: BTreeMap<String, Vec<f64>>,
+    /// For a tensor or seed given as nested arrays (`[[1, 2, 3], [4, 5, 6]]`),
+    /// its nesting, outermost first (`[2, 3]`), by key; seeds under
+    /// `"seed KEY"`. Checked against the tensor's ranges, so that a
+    /// transposed nesting with the right count is an error, not a silent
+    /// reinterpretation. Flat arrays and numbers have none.
+    pub shapes: BTreeMap<String, Vec<usize>>,
 }
 
 /// What an evaluation computes.
@@ -429,6 +435,35 @@ fn check_data(p: &Program, data: &Data, layouts: &[Layout]) -> Res<()> {
                 )))
             }
             Some(_) => {}
+        }
+    }
+    for (key, shape) in &data.shapes {
+        let (seed, name) = match key.strip_prefix("seed ") {
+            Some(k) => (true, k),
+            None => (false, key.as_str()),
+        };
+        let Some(l) = p.tensor_by_key(name).map(|t| &layouts[t]) else {
+            continue;
+        };
+        let ext: Vec<usize> = l.ext.iter().map(|&e| e.max(0) as usize).collect();
+        if *shape != ext {
+            let show = |v: &[usize]| {
+                v.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" x ")
+            };
+            let what = if seed {
+                format!("the seed of `{name}`")
+            } else {
+                format!("tensor `{name}`")
+            };
+            return Err(EvalError::new(format!(
+                "{what} is nested as {}, but its ranges give {} ({}): nest it that way or give it flat, row-major",
+                show(shape),
+                if ext.is_empty() { "a scalar".to_string() } else { show(&ext) },
+                l.describe
+            )));
         }
     }
     let outputs: Vec<String> = p
@@ -2242,6 +2277,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
+            shapes: BTreeMap::new(),
         }
     }
     fn close(a: &[f64], b: &[f64], tol: f64) {
@@ -2871,6 +2907,21 @@ mod tests {
             "{}",
             err(&p, &g, &d)
         );
+        // A nesting that disagrees with the ranges, though the count
+        // matches; the right one (one dimension here) is fine.
+        let mut d = good();
+        d.shapes.insert("y".into(), vec![2, 3]);
+        assert_eq!(
+            err(&p, &g, &d),
+            "tensor `y` is nested as 2 x 3, but its ranges give 6 (0 \\le i \\le 5): nest it that way or give it flat, row-major"
+        );
+        let mut d = good();
+        d.shapes.insert("seed x".into(), vec![2, 2]);
+        assert!(err(&p, &g, &d)
+            .starts_with("the seed of `x` is nested as 2 x 2, but its ranges give 4"));
+        let mut d = good();
+        d.shapes.insert("y".into(), vec![6]);
+        assert!(evaluate(&p, &g, &d).is_ok());
         // Empty but not negative: fine.
         let mut d = good();
         d.sizes.insert("n".into(), 2);
