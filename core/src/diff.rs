@@ -379,7 +379,11 @@ pub fn differentiate(p: &Program) -> Gradient {
         }
     }
 
-    let sizes: BTreeSet<String> = p.sizes.iter().cloned().collect();
+    // Sizes and tensor letters are never fresh target names; collected once,
+    // so many statements stay linear.
+    let mut reserved: BTreeSet<String> = p.sizes.iter().cloned().collect();
+    reserved.extend(p.tensors.iter().map(|tt| tt.letter.clone()));
+    let mut names_of: Vec<Option<BTreeSet<String>>> = vec![None; p.statements.len()];
     let mut adjoints = Vec::new();
     // Reverse statement order, then leaves: each adjoint only reads adjoints
     // of tensors defined later, which are complete by then.
@@ -390,13 +394,11 @@ pub fn differentiate(p: &Program) -> Gradient {
             continue;
         }
         let tensor = &p.tensors[t];
-        let mut avoid: BTreeSet<String> = sizes.clone();
+        let mut avoid: BTreeSet<String> = reserved.clone();
         let readers: BTreeSet<usize> = by_tensor[t].iter().map(|&(_, si)| si).collect();
         for si in readers {
-            avoid.extend(statement_names(&p.statements[si]));
-        }
-        for tt in &p.tensors {
-            avoid.insert(tt.letter.clone());
+            let names = names_of[si].get_or_insert_with(|| statement_names(&p.statements[si]));
+            avoid.extend(names.iter().cloned());
         }
         let vars = fresh_targets(tensor, &avoid);
         let mut terms = Vec::new();

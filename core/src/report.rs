@@ -220,6 +220,11 @@ pub fn check_summary(m: &Model) -> String {
         }
     );
     let _ = writeln!(out, "\ntensors:");
+    let outputs: std::collections::BTreeSet<&str> = p
+        .outputs
+        .iter()
+        .map(|&o| p.tensors[o].key.as_str())
+        .collect();
     for t in &p.tensors {
         let kind = match t.kind {
             TensorKind::Leaf(DeclKind::Input) => "input",
@@ -234,7 +239,7 @@ pub fn check_summary(m: &Model) -> String {
             .zip(&t.dims)
             .map(|(i, r)| format!("{} <= {i} <= {}", r.lo, r.hi))
             .collect();
-        let out_mark = if p.outputs.iter().any(|&o| p.tensors[o].key == t.key) {
+        let out_mark = if outputs.contains(t.key.as_str()) {
             "  (output)"
         } else {
             ""
@@ -272,16 +277,25 @@ pub fn check_summary(m: &Model) -> String {
         let _ = writeln!(out, "  {lhs} = {}{how}", expr_text(p, &s.rhs));
     }
     let _ = writeln!(out, "\noccurrences:");
+    // The gather of each occurrence's contribution, if it has one; looked up
+    // once, so a statement with many reads stays linear.
+    let mut contribution: Vec<Option<&Gather>> = vec![None; g.occurrences.len()];
+    for c in g.adjoints.iter().flat_map(|a| a.terms.iter()) {
+        if let Some(slot) = contribution.get_mut(c.occurrence) {
+            slot.get_or_insert(&c.gather);
+        }
+    }
+    let mut occurrences_of: Vec<Vec<(usize, &Occurrence)>> = vec![Vec::new(); p.tensors.len()];
+    for (oi, o) in g.occurrences.iter().enumerate() {
+        if let Some(list) = occurrences_of.get_mut(o.tensor) {
+            list.push((oi, o));
+        }
+    }
     for (tid, t) in p.tensors.iter().enumerate() {
         if !t.is_leaf() {
             continue;
         }
-        let occ: Vec<(usize, &Occurrence)> = g
-            .occurrences
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.tensor == tid)
-            .collect();
+        let occ = std::mem::take(&mut occurrences_of[tid]);
         let grad = if t.wants_gradient() {
             "gets a gradient"
         } else {
@@ -309,12 +323,7 @@ pub fn check_summary(m: &Model) -> String {
                 .iter()
                 .map(|(v, r)| format!("{v} in {}", range_text(r)))
                 .collect();
-            let mult = g
-                .adjoints
-                .iter()
-                .flat_map(|a| a.terms.iter())
-                .find(|c| c.occurrence == oi)
-                .map(|c| multiplicity_text(&c.gather));
+            let mult = contribution[oi].map(multiplicity_text);
             let _ = writeln!(
                 out,
                 "    in {} = ...: reads {read} over {}{}",
