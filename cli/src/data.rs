@@ -13,7 +13,8 @@
 //!
 //! Output: `{"values": {...}, "grads": {...}}`, keys sorted, each tensor on
 //! one line, scalars as bare numbers, numbers in the shortest form that reads
-//! back to the same `f64` (`null` for NaN and infinities, which JSON lacks).
+//! back to the same `f64` (`null` for NaN and infinities, which JSON lacks;
+//! the evaluator reports those as errors before any output).
 
 use serde_json::Value;
 use sharegrad_core::eval::{Data, Results};
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 /// Reads a data file.
 pub fn parse_data(text: &str) -> Result<Data, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    serde_json::from_str::<UniqueKeys>(text).map_err(|e| format!("invalid data: {e}"))?;
     let Value::Object(top) = v else {
         return Err(format!(
             "the data must be a JSON object with \"sizes\", \"tensors\" and \"seed\", not {}",
@@ -220,6 +222,58 @@ fn number(s: &mut String, x: f64) {
     match serde_json::Number::from_f64(x) {
         Some(n) => s.push_str(&n.to_string()),
         None => s.push_str("null"),
+    }
+}
+
+/// Any JSON value in which no object names a key twice: serde_json keeps the
+/// last of two equal keys without a word, so `{"n": 3, "n": 4}` would
+/// silently mean `n = 4`. Deserialising into this type only checks.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key \"{key}\" appears twice in one object"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
     }
 }
 

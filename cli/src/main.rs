@@ -35,7 +35,7 @@ const USAGE: &str = "usage:
                                          (without FILE: the seed's example)
   sharegrad --help
 
-FILE may be `-` for standard input.";
+FILE (or DATA.json) may be `-` for standard input.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -65,22 +65,23 @@ struct Source {
     text: String,
 }
 
+fn read_stdin() -> Result<String, Failure> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+        .map_err(|e| Failure::Reported(format!("error: cannot read standard input: {e}\n")))?;
+    Ok(text)
+}
+
 fn read_source(path: Option<&str>) -> Result<Source, Failure> {
     match path {
         None => Ok(Source {
             name: "seed.eq (embedded)".into(),
             text: SEED_EXAMPLE.into(),
         }),
-        Some("-") => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
-                Failure::Reported(format!("error: cannot read standard input: {e}\n"))
-            })?;
-            Ok(Source {
-                name: "<stdin>".into(),
-                text,
-            })
-        }
+        Some("-") => Ok(Source {
+            name: "<stdin>".into(),
+            text: read_stdin()?,
+        }),
         Some(p) => match std::fs::read(p) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => Ok(Source {
@@ -182,15 +183,34 @@ fn run(args: &[String]) -> Result<(), Failure> {
             let data_path = a
                 .value("--data")
                 .ok_or_else(|| Failure::Usage("`eval` needs `--data DATA.json`".into()))?;
-            let src = read_source(a.one_file(true)?)?;
+            let file = a.one_file(true)?;
+            if data_path == "-" && file == Some("-") {
+                return Err(Failure::Usage(
+                    "the model and the data cannot both come from standard input".into(),
+                ));
+            }
+            let src = read_source(file)?;
             let model = compile(&src)?;
-            let text = std::fs::read_to_string(data_path).map_err(|e| {
-                Failure::Reported(format!("error: cannot read `{data_path}`: {e}\n"))
-            })?;
+            let text = if data_path == "-" {
+                read_stdin()?
+            } else {
+                std::fs::read_to_string(data_path).map_err(|e| {
+                    Failure::Reported(format!("error: cannot read `{data_path}`: {e}\n"))
+                })?
+            };
             let data = data::parse_data(&text)
                 .map_err(|e| Failure::Reported(format!("error: {data_path}: {e}\n")))?;
             let results = sharegrad_core::eval::evaluate(&model.program, &model.gradient, &data)
-                .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
+                .map_err(|e| {
+                    Failure::Reported(match e.span {
+                        Some(span) => diagnostics::render(
+                            &src.name,
+                            &src.text,
+                            &[diagnostics::Diagnostic::new(span, e.message)],
+                        ),
+                        None => format!("error: {e}\n"),
+                    })
+                })?;
             println!("{}", data::results_to_json(&results));
             Ok(())
         }

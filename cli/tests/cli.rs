@@ -125,6 +125,18 @@ fn missing_files_and_bad_data_are_reported_not_panicked() {
         ),
         ("broken.json", r#"{"sizes": {"L": 8"#, "json"),
         (
+            "twice.json",
+            r#"{"sizes":{"L":8,"L":9},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3]},"seed":{"x":[1,1,1,1,1,1]}}"#,
+            "the key \"l\" appears twice in one object at line 1 column 19",
+        ),
+        (
+            // The evaluator would need ~2^31 values for `y` and `x` with
+            // their gradients: an error before any allocation, not an abort.
+            "huge.json",
+            r#"{"sizes":{"L":1000000000},"tensors":{"w":[1,2,3]}}"#,
+            "the evaluator holds at most",
+        ),
+        (
             "unknown.json",
             r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1,2,3],"q":[1]},"seed":{"x":[1,1,1,1,1,1]}}"#,
             "`q`",
@@ -247,4 +259,70 @@ fn pasted_modules_pass_clippy() {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "clippy on pasted modules:\n{stderr}");
+}
+
+/// Run-time problems of `eval` that sit in one place of the model point there
+/// with file, line, column and caret: a value that is not finite (JSON has no
+/// NaN, and the first one names where it starts), and a function without a
+/// definition at its first use.
+#[test]
+fn eval_points_at_the_statement_that_goes_non_finite() {
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-nan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("log.eq");
+    std::fs::write(
+        &model,
+        "input y_i, 0 \\le i < n\nx_i = \\log(y_i)\nz_i = g(x_i)\nE = \\sum_i z_i\n",
+    )
+    .unwrap();
+    let data = dir.join("data.json");
+    std::fs::write(&data, r#"{"sizes":{"n":3},"tensors":{"y":[1,3,2]}}"#).unwrap();
+    let run = || {
+        sharegrad(&[
+            "eval",
+            model.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ])
+    };
+    // `g` has no definition: the first use is shown.
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("function `g` has no definition"), "{err}");
+    assert!(err.contains("log.eq:3:7"), "{err}");
+    assert!(err.contains("3 | z_i = g(x_i)\n  |       ^"), "{err}");
+
+    // With `g` defined, log(-1) at y[1] is NaN: the statement of `x` is named.
+    let text = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(&model, format!("g(u) = u\n{text}")).unwrap();
+    std::fs::write(&data, r#"{"sizes":{"n":3},"tensors":{"y":[1,-1,2]}}"#).unwrap();
+    let out = run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the value of `x` at [1] is NaN"), "{err}");
+    assert!(err.contains("log.eq:3:1"), "{err}");
+    assert!(out.stdout.is_empty());
+
+    // With positive data it runs, and the data may come from standard input.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharegrad"))
+        .args(["eval", model.to_str().unwrap(), "--data", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        br#"{"sizes":{"n":2},"tensors":{"y":[1,4]}}"#,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // d/dy log(y) = 1/y, by hand.
+    assert_eq!(flat(&got["grads"]["y"]), vec![1.0, 0.25]);
+    assert_eq!(
+        sharegrad(&["eval", "-", "--data", "-"]).status.code(),
+        Some(2)
+    );
 }

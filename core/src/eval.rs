@@ -32,7 +32,7 @@
 
 use crate::ir::{
     Builtin, Cond, DeclKind, Expr, Func, Gradient, Pred, Program, Range, Read, ReduceOp, Slot,
-    Tensor, TensorKind,
+    Span, Tensor, TensorKind,
 };
 use crate::poly::{Atom, Poly};
 use std::cell::{Cell, RefCell};
@@ -75,13 +75,22 @@ pub struct Results {
 pub struct EvalError {
     /// The message, e.g. "size `n` is missing from the data".
     pub message: String,
+    /// Where in the model the problem is, when it is in one place (the
+    /// statement whose value is not finite, the first use of a function
+    /// without a definition); None for problems of the data as a whole.
+    pub span: Option<Span>,
 }
 
 impl EvalError {
     fn new(message: impl Into<String>) -> EvalError {
         EvalError {
             message: message.into(),
+            span: None,
         }
+    }
+    fn at(mut self, span: Span) -> EvalError {
+        self.span = Some(span);
+        self
     }
 }
 
@@ -97,6 +106,12 @@ type Res<T> = Result<T, EvalError>;
 
 /// Largest number of elements of one tensor.
 const MAX_ELEMENTS: i64 = 1 << 34;
+
+/// Largest number of values the evaluator holds at once, over every
+/// tensor's values and adjoint (2^30 f64 values are 8 GiB). Larger sizes are
+/// an error before anything is allocated, rather than an abort when the
+/// allocation fails or the machine runs out of memory.
+const MAX_TOTAL_VALUES: u64 = 1 << 30;
 
 /// Evaluates the program on `data`, then its gradient.
 ///
@@ -115,6 +130,7 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
         .iter()
         .map(|t| Layout::new(t, &data.sizes))
         .collect::<Res<Vec<_>>>()?;
+    check_budget(p, &layouts)?;
     check_data(p, data, &layouts)?;
     check_strides(p, &data.sizes)?;
 
@@ -186,6 +202,7 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
             out
         };
         check_fault(&fault, &tensor.key)?;
+        check_finite(&out, &layouts[t], &tensor.key, "value", st.span)?;
         values[t] = out;
     }
 
@@ -251,6 +268,7 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
             out
         };
         check_fault(&fault, &format!("\\bar{{{}}}", tensor.key))?;
+        check_finite(&out, layout, &tensor.key, "gradient", tensor.span)?;
         if adjoints[t].is_empty() {
             adjoints[t] = out;
         } else {
@@ -298,6 +316,54 @@ fn missing_size(s: &str) -> EvalError {
     EvalError::new(format!(
         "size `{s}` is missing from the data: add it under \"sizes\""
     ))
+}
+
+/// The number of values the evaluation holds at once: the values of the
+/// defined tensors and the adjoints of the tensors that get one (leaves'
+/// values are the caller's), within [`MAX_TOTAL_VALUES`].
+fn check_budget(p: &Program, layouts: &[Layout]) -> Res<()> {
+    let mut total: u64 = 0;
+    for (t, l) in p.tensors.iter().zip(layouts) {
+        let copies = if t.is_leaf() { 1 } else { 2 };
+        total = total.saturating_add((l.len as u64).saturating_mul(copies));
+    }
+    if total > MAX_TOTAL_VALUES {
+        let gib = total as f64 * 8.0 / f64::from(1u32 << 30);
+        return Err(EvalError::new(format!(
+            "these sizes need {total} values ({gib:.1} GiB) for the tensors and their gradients; the evaluator holds at most {MAX_TOTAL_VALUES} (8 GiB): use smaller sizes"
+        )));
+    }
+    Ok(())
+}
+
+/// An error at the first value of `out` that is NaN or infinite: JSON has no
+/// such numbers, and the first one names where the trouble starts (later
+/// tensors only inherit it).
+fn check_finite(out: &[f64], l: &Layout, key: &str, what: &str, span: Span) -> Res<()> {
+    let Some(k) = out.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let mut rest = k as i64;
+    let at: Vec<String> = l
+        .stride
+        .iter()
+        .zip(&l.lo)
+        .map(|(&st, &lo)| {
+            let i = rest / st.max(1);
+            rest -= i * st.max(1);
+            (lo + i).to_string()
+        })
+        .collect();
+    let element = if at.is_empty() {
+        format!("`{key}`")
+    } else {
+        format!("`{key}` at [{}]", at.join(", "))
+    };
+    Err(EvalError::new(format!(
+        "the {what} of {element} is {} (a logarithm or square root of a negative number, a division by zero, or an overflow): check the data",
+        out[k]
+    ))
+    .at(span))
 }
 
 fn check_fault(fault: &Cell<bool>, what: &str) -> Res<()> {
@@ -2034,7 +2100,7 @@ impl<'a> Compiler<'a> {
                 let body = if *prime {
                     match (&uf.derivative, &uf.body) {
                         (Some(d), _) => d,
-                        (None, None) => return Err(undefined()),
+                        (None, None) => return Err(undefined().at(uf.span)),
                         (None, Some(_)) => {
                             return Err(EvalError::new(format!(
                                 "internal error: function `{name}` has no derivative"
@@ -2042,13 +2108,14 @@ impl<'a> Compiler<'a> {
                         }
                     }
                 } else {
-                    uf.body.as_ref().ok_or_else(undefined)?
+                    uf.body.as_ref().ok_or_else(|| undefined().at(uf.span))?
                 };
                 arity(1, name)?;
                 if self.inlining.iter().any(|n| n == name) {
                     return Err(EvalError::new(format!(
                         "function `{name}` is defined in terms of itself"
-                    )));
+                    ))
+                    .at(uf.span));
                 }
                 let arg = self.expr(&args[0])?;
                 let slot = self.nfslots;
