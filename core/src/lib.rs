@@ -21,6 +21,7 @@ pub mod diff;
 pub mod eval;
 pub mod ir;
 pub mod latex;
+pub mod limits;
 pub mod poly;
 pub mod report;
 pub mod resolve;
@@ -46,6 +47,7 @@ pub fn compile(src: &str) -> Result<Model, Vec<Diagnostic>> {
         .into_iter()
         .map(|e| Diagnostic::new(e.span, e.message))
         .collect();
+    diags.extend(limits::check(&file));
     // Resolve what parsed even when some statements did not, so independent
     // errors are reported together; never differentiate a broken model.
     match resolve::resolve_with_broken(&file, src, broken) {
