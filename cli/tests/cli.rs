@@ -220,7 +220,7 @@ fn pasted_modules_pass_clippy() {
         ),
     )
     .expect("Cargo.toml");
-    // The workspace's lock file: the same matrixmultiply, no resolution.
+    // The workspace's lock file: the same `gemm` crate, no resolution.
     std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
     let mut lib = String::new();
     let mut examples: Vec<PathBuf> = ["examples", "tests/layouts"]

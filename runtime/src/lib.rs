@@ -9,9 +9,10 @@
 //! every fixed kernel tap) to [`gemm`] calls on strided views of the
 //! tensors' buffers.
 //!
-//! [`gemm`] checks every view against its slice before it calls
-//! `matrixmultiply`'s packed, vectorised kernels (f32 and f64); the one
-//! `unsafe` block of the crate is that call.
+//! [`gemm`] checks every view against its slice before it calls the `gemm`
+//! crate's packed, vectorised kernels (f32 and f64; AVX-512 where the CPU
+//! has it, else AVX2 + FMA, chosen at run time); the one `unsafe` block of
+//! the crate is that call.
 
 #![deny(missing_docs)]
 
@@ -127,7 +128,7 @@ pub fn gemm_loops<T>(
 }
 
 macro_rules! impl_gemm {
-    ($t:ty, $f:ident) => {
+    ($t:ty) => {
         impl Gemm for $t {
             fn gemm_checked(
                 m: usize,
@@ -150,24 +151,33 @@ macro_rules! impl_gemm {
                 // bounds and every strided access stays in the allocation,
                 // and the strides fit `isize` because slices do); `c` is a
                 // unique borrow, so it overlaps neither `a` nor `b`, and its
-                // view is injective, so no element is written twice.
-                // matrixmultiply is built without its threading feature.
+                // view is injective, so no element is written twice. The
+                // element type is f32 or f64, which `gemm::gemm` dispatches
+                // on (it panics for others); it runs on this thread only
+                // (`Parallelism::None`). Its arguments: dst, then each
+                // matrix's column stride before its row stride, and
+                // `dst = 1 * dst + alpha * lhs * rhs`.
                 unsafe {
-                    matrixmultiply::$f(
+                    gemm::gemm(
                         m,
-                        k,
                         n,
-                        alpha,
-                        a.as_ptr().add(av[0]),
-                        s(av[1]),
-                        s(av[2]),
-                        b.as_ptr().add(bv[0]),
-                        s(bv[1]),
-                        s(bv[2]),
-                        1.0,
+                        k,
                         c.as_mut_ptr().add(cv[0]),
-                        s(cv[1]),
                         s(cv[2]),
+                        s(cv[1]),
+                        true,
+                        a.as_ptr().add(av[0]),
+                        s(av[2]),
+                        s(av[1]),
+                        b.as_ptr().add(bv[0]),
+                        s(bv[2]),
+                        s(bv[1]),
+                        1.0,
+                        alpha,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::None,
                     )
                 }
             }
@@ -175,5 +185,5 @@ macro_rules! impl_gemm {
     };
 }
 
-impl_gemm!(f32, sgemm);
-impl_gemm!(f64, dgemm);
+impl_gemm!(f32);
+impl_gemm!(f64);

@@ -39,7 +39,7 @@ fn layout(rng: &mut Rng, rows: usize, cols: usize) -> (View, usize) {
 fn strided_products_match_the_triple_loop() {
     let mut rng = Rng(7);
     for case in 0..300 {
-        // Mostly small, sometimes past matrixmultiply's block sizes.
+        // Mostly small, sometimes past the kernels' block sizes.
         let big = case % 25 == 0;
         let dim = |rng: &mut Rng| {
             1 + if big {

@@ -38,7 +38,7 @@
 //! the row form either, the whole target keeps the caller's nest.
 //!
 //! Per-row calls are small (`64 x 56 x 64` for the benchmark's conv2d) and
-//! pay `matrixmultiply`'s packing for little work; [`flat`] merges the row
+//! pay the GEMM's packing for little work; [`flat`] merges the row
 //! index into the column index through zero-padded copies, so that each
 //! image and tap is one call over the whole plane. Among choices of the
 //! matrix indices with equally many long ranges, one that can merge wins;
