@@ -114,7 +114,7 @@ def main():
         print("| " + " | ".join(r) + " |")
     print()
     print("x hand / x PyTorch: the other's time divided by this row's (above 1: this row is faster).")
-    print(f"% of peak: of {peak:g} GFLOP/s (one core, f32, AVX2 FMA); not given for the memory-bound conv1d and max-pool.")
+    print(f"% of peak: of {peak:g} GFLOP/s (one core, f32, see bench/report.sh); not given for the memory-bound conv1d and max-pool.")
     if not have_pt:
         print(f"PyTorch: skipped ({pt.get('reason', 'unknown')}).")
     else:

@@ -15,7 +15,9 @@
 #                     x86-64 target instead
 #   PYTHON            python with torch; default /work/venv-torch/bin/python
 #                     when present, else python3
-#   PEAK_GFLOPS       single-core f32 peak, default 78 (2.45 GHz x 32 FLOP/cycle)
+#   PEAK_GFLOPS       single-core f32 peak; default: the clock /proc/cpuinfo
+#                     shows x 64 FLOP/cycle with AVX-512 (2 FMA units x 16
+#                     lanes x 2), x 32 with AVX2 + FMA (2 x 8 x 2)
 # Options: --no-regen, --no-bench (only re-combine the last results),
 # anything after -- goes to criterion (e.g. -- conv2d).
 set -euo pipefail
@@ -36,6 +38,12 @@ done
 if [[ -z "${PYTHON:-}" ]]; then
     if [[ -x /work/venv-torch/bin/python ]]; then PYTHON=/work/venv-torch/bin/python; else PYTHON=python3; fi
 fi
+if [[ -z "${PEAK_GFLOPS:-}" ]]; then
+    mhz=$(awk -F: '/^cpu MHz/ {print $2; exit}' /proc/cpuinfo)
+    if grep -qw avx512f /proc/cpuinfo; then per=64; elif grep -qw fma /proc/cpuinfo; then per=32; else per=16; fi
+    PEAK_GFLOPS=$(awk -v m="$mhz" -v p="$per" 'BEGIN {printf "%.0f", m * p / 1000}')
+    echo "== peak: ${mhz# } MHz x $per FLOP/cycle = $PEAK_GFLOPS GFLOP/s (one core, f32; PEAK_GFLOPS overrides)"
+fi
 out="$CARGO_TARGET_DIR/bench-report"
 mkdir -p "$out"
 
@@ -52,4 +60,4 @@ if [[ $bench == 1 ]]; then
 fi
 echo
 echo "== date: $(date -u +%Y-%m-%dT%H:%MZ), load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 bench/combine.py "$CARGO_TARGET_DIR/criterion" "$out/pytorch.json" "${PEAK_GFLOPS:-78}" | tee "$out/table.md"
+python3 bench/combine.py "$CARGO_TARGET_DIR/criterion" "$out/pytorch.json" "$PEAK_GFLOPS" | tee "$out/table.md"
