@@ -61,6 +61,8 @@ struct Resolver<'s> {
     /// Tensors whose declaration or definition failed: reading them is not
     /// reported again.
     broken: BTreeSet<String>,
+    /// The key of the tensor whose equation is being resolved.
+    defining: Option<String>,
 }
 
 /// What resolution of an expression may see.
@@ -121,18 +123,27 @@ impl<'s> Resolver<'s> {
         let mut outputs: Vec<&ast::Output> = Vec::new();
         for item in &file.items {
             match item {
+                // A statement that made no tensor is broken, whether it
+                // reported an error itself or only read a broken tensor:
+                // either way its own tensor is not reported again.
                 ast::Item::Decl(d) => {
                     let before = self.errors.len();
+                    let count = self.tensors.len();
                     self.declaration(d);
-                    if self.errors.len() > before {
+                    if self.errors.len() > before || self.tensors.len() == count {
                         self.broken.insert(d.name.key());
                     }
                 }
                 ast::Item::Equation(e) => {
                     let before = self.errors.len();
+                    let key = e.lhs.key();
+                    let defined = |r: &Self| r.tensors.iter().any(|t| t.key == key && !t.is_leaf());
+                    let existed = defined(self);
+                    self.defining = Some(key.clone());
                     self.equation(e);
-                    if self.errors.len() > before {
-                        self.broken.insert(e.lhs.key());
+                    self.defining = None;
+                    if self.errors.len() > before || (!existed && !defined(self)) {
+                        self.broken.insert(key);
                     }
                 }
                 ast::Item::Output(o) => outputs.push(o),
@@ -966,6 +977,13 @@ impl<'s> Resolver<'s> {
             self.err(
                 span,
                 format!("`{key}` is a size (it appears in a bound), not a tensor"),
+            );
+            return None;
+        }
+        if self.defining.as_deref() == Some(key.as_str()) {
+            self.err(
+                name.span,
+                format!("`{key}` is read in its own definition; a tensor cannot be defined in terms of itself"),
             );
             return None;
         }

@@ -225,3 +225,29 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_statement_that_reads_a_broken_tensor_is_not_reported_as_undeclared() {
+    // `c` fails to parse; `z` reads it, so `z` is broken too, but it is
+    // defined: reading it on the next line is not a second error.
+    let src = "input y_i, 0 \\le i < n\nparam c_, 0 \\le k < m\nz_i = c_k y_i\nE = \\sum_i z_i\n";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert!(text.contains("expected a subscript"), "{text}");
+    assert!(text.contains("m.eq:2:9"), "{text}");
+    assert!(!text.contains("undeclared"), "{text}");
+    assert_eq!(d.len(), 1, "{text}");
+}
+
+#[test]
+fn a_tensor_read_in_its_own_definition() {
+    expect(
+        "x_i = x_i + y_i",
+        "`x` is read in its own definition; a tensor cannot be defined in terms of itself",
+        (3, 7),
+    );
+    // A scalar too, and nothing reads `x` as undeclared afterwards.
+    let (text, pos) = errors("E = 2 E\nF = E");
+    assert!(text.contains("`E` is read in its own definition"), "{text}");
+    assert_eq!(pos, vec![(3, 7)], "{text}");
+}
