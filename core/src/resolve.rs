@@ -778,6 +778,15 @@ impl<'s> Resolver<'s> {
                     );
                     return None;
                 };
+                if !exp.is_finite() {
+                    let msg = if divides_by_zero(p) {
+                        "the exponent divides by zero"
+                    } else {
+                        "the exponent is not a finite number"
+                    };
+                    self.err(p.span(), msg);
+                    return None;
+                }
                 Expr::Pow(Box::new(base?), exp)
             }
             ast::Expr::Call {
@@ -1387,6 +1396,19 @@ fn const_value(e: &ast::Expr) -> Option<f64> {
     }
 }
 
+/// True when a constant expression divides by a constant zero somewhere.
+fn divides_by_zero(e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Div(a, b, _) => {
+            const_value(b) == Some(0.0) || divides_by_zero(a) || divides_by_zero(b)
+        }
+        ast::Expr::Neg(a, _) => divides_by_zero(a),
+        ast::Expr::Product(fs, _) => fs.iter().any(divides_by_zero),
+        ast::Expr::Sum(ts, _) => ts.iter().any(|(_, t)| divides_by_zero(t)),
+        _ => false,
+    }
+}
+
 /// The command a built-in is written with.
 pub fn builtin_name(b: Builtin) -> &'static str {
     match b {
@@ -1406,7 +1428,7 @@ fn numeric_label(label: &str) -> Option<f64> {
     let l = label.trim();
     if let Some((a, b)) = l.split_once('/') {
         let (a, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return (b != 0.0).then_some(a / b);
+        return (b != 0.0).then_some(a / b).filter(|v| v.is_finite());
     }
-    l.parse().ok()
+    l.parse().ok().filter(|v: &f64| v.is_finite())
 }

@@ -251,3 +251,29 @@ fn a_tensor_read_in_its_own_definition() {
     assert!(text.contains("`E` is read in its own definition"), "{text}");
     assert_eq!(pos, vec![(3, 7)], "{text}");
 }
+
+#[test]
+fn an_exponent_must_be_finite() {
+    expect("x_i = y_i^{1/0}", "the exponent divides by zero", (3, 12));
+    expect(
+        "x_i = y_i^{\\frac{2}{1 - 1}}",
+        "the exponent divides by zero",
+        (3, 12),
+    );
+    expect(
+        "x_i = \\tanh^{-1/0}(y_i)",
+        "the exponent divides by zero",
+        (3, 14),
+    );
+    let big = format!("1{}", "0".repeat(400));
+    expect(
+        &format!("x_i = y_i^{{{big}/2}}"),
+        "number out of range",
+        (3, 12),
+    );
+    expect(
+        "x_i = y_i^{10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 * 10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000}",
+        "the exponent is not a finite number",
+        (3, 12),
+    );
+}
