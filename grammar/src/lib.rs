@@ -155,9 +155,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         rceil => "`\\rceil`",
         rel | le | lt => "`<` or `\\le`",
         expr | term | product | factor | number | sigma_call | sigma_tensor | call | call_nb
-        | max_call | user_call | frac | group | tensor | bare_arg | brace_arg | reduce => {
-            "an expression"
-        }
+        | max_call | user_call | frac | group | tensor | bare_arg | brace_arg | reduce
+        | root_head | sqrt_kw => "an expression",
         frac_arg => "a `{`-group",
         paren_args => "`(`",
         int_expr | int_term | int_lit | floor | ceil | int_group | int_frac | int_frac_arg => {

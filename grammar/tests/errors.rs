@@ -222,3 +222,16 @@ fn messages_are_lower_case_without_period_or_rule_names() {
         }
     }
 }
+
+#[test]
+fn the_index_of_a_root_is_a_positive_integer() {
+    let msg = "the index of a root must be a positive integer, like `\\sqrt[3]{x}`";
+    assert_eq!(err1("x = \\sqrt[n]{y}"), e("n", msg));
+    assert_eq!(err1("x = \\sqrt[0]{y}"), e("0", msg));
+    assert_eq!(err1("x = \\sqrt[1.5]{y}"), e("1.5", msg));
+    assert_eq!(
+        err1("x = \\sqrt[3]"),
+        e("", "expected `(` or an expression")
+    );
+    assert_eq!(err1("x = \\sqrt[]{y}"), e("]", "expected an expression"));
+}
