@@ -277,3 +277,38 @@ fn an_exponent_must_be_finite() {
         (3, 12),
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let src = "\u{feff}input y_i, 0 \\le i < n\nx_i = 2 y_i\n";
+    sharegrad_core::compile(src).expect("a leading BOM is not a statement");
+    let src = "\u{feff}input y_i, 0 \\le i < n\nx_i = q_i\n";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert_eq!(d.len(), 1, "{text}");
+    assert!(text.contains("undeclared tensor `q`"), "{text}");
+    assert!(text.contains("m.eq:2:7"), "{text}");
+    // A broken first statement is still found by its key after the BOM.
+    let src = "\u{feff}input y_i, 0 \\le i <\nx_i = y_i\n";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert_eq!(d.len(), 1, "{text}");
+    assert!(text.contains("m.eq:1:21"), "{text}");
+}
+
+#[test]
+fn lone_carriage_returns_are_line_breaks() {
+    let src = "input y_j, 0 \\le j < n\r% a comment\rx_i = \\sum_a y_{i+a+j}\r";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert!(text.contains("index `j` is not bound"), "{text}");
+    assert!(text.contains("m.eq:3:21"), "{text}");
+    assert!(
+        text.contains("3 | x_i = \\sum_a y_{i+a+j}\n  |                     ^"),
+        "{text}"
+    );
+    assert!(!text.contains('\r'), "{text:?}");
+    let ok = "input y_j, 0 \\le j < n\rparam w_a, 0 \\le a < 3\r\nx_i = \\sum_a w_a y_{i+a}\r";
+    let m = sharegrad_core::compile(ok).expect("CR and CRLF line ends");
+    assert_eq!(m.program.statements.len(), 1);
+}

@@ -190,7 +190,18 @@ fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> Synta
     let found = if s == t {
         "the end of the statement".to_owned()
     } else {
-        format!("`{}`", &stmt[s..t])
+        // A control character is named by its escape, never echoed raw.
+        let token: String = stmt[s..t]
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        format!("`{token}`")
     };
     let message = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
