@@ -63,6 +63,11 @@ struct Resolver<'s> {
     broken: BTreeSet<String>,
     /// The key of the tensor whose equation is being resolved.
     defining: Option<String>,
+    /// Every letter used as an index variable (on a left-hand side, in a
+    /// bound or as a reduction variable): where first, and in which item.
+    index_vars: BTreeMap<String, (Span, usize)>,
+    /// The item being resolved.
+    item: usize,
 }
 
 /// What resolution of an expression may see.
@@ -101,6 +106,7 @@ impl<'s> Resolver<'s> {
                 _ => {}
             }
         }
+        self.check_letter_kinds(file);
         for item in &file.items {
             if let ast::Item::FnDef(f) = item {
                 if self.fn_defs.contains_key(&f.name.name) {
@@ -121,7 +127,8 @@ impl<'s> Resolver<'s> {
             self.function(f);
         }
         let mut outputs: Vec<&ast::Output> = Vec::new();
-        for item in &file.items {
+        for (k, item) in file.items.iter().enumerate() {
+            self.item = k;
             match item {
                 // A statement that made no tensor is broken, whether it
                 // reported an error itself or only read a broken tensor:
@@ -179,6 +186,63 @@ impl<'s> Resolver<'s> {
             | ast::IntExpr::Div(a, b, _) => {
                 self.collect_int_syms(a);
                 self.collect_int_syms(b);
+            }
+        }
+    }
+
+    /// A letter is a size everywhere or an index variable everywhere.
+    /// Reports a bound or limit that names an index variable of its own
+    /// statement at that use, and a letter that is a size in one statement
+    /// and an index variable in another at the later of its first uses.
+    fn check_letter_kinds(&mut self, file: &ast::File) {
+        let mut first_size: BTreeMap<String, (Span, usize)> = BTreeMap::new();
+        let mut reported: BTreeSet<String> = BTreeSet::new();
+        for (k, item) in file.items.iter().enumerate() {
+            let (vars, sizes) = letter_uses(item);
+            for v in &vars {
+                let first = self.index_vars.entry(v.name.clone()).or_insert((v.span, k));
+                if v.span.start < first.0.start {
+                    *first = (v.span, k);
+                }
+            }
+            let mut here: BTreeSet<&str> = BTreeSet::new();
+            for sz in &sizes {
+                first_size.entry(sz.name.clone()).or_insert((sz.span, k));
+                if vars.iter().any(|v| v.name == sz.name) && here.insert(&sz.name) {
+                    reported.insert(sz.name.clone());
+                    self.err(
+                        sz.span,
+                        format!(
+                            "reduction limits and bounds may only use sizes and integers; `{}` is an index variable of this statement",
+                            sz.name
+                        ),
+                    );
+                }
+            }
+        }
+        for (name, &(size_span, size_item)) in &first_size {
+            let Some(&(var_span, var_item)) = self.index_vars.get(name) else {
+                continue;
+            };
+            if reported.contains(name) || var_item == size_item {
+                continue;
+            }
+            if size_span.start > var_span.start {
+                let (line, _) = crate::diagnostics::line_col(self.src, var_span.start);
+                self.err(
+                    size_span,
+                    format!(
+                        "reduction limits and bounds may only use sizes and integers; `{name}` is an index variable on line {line} (a letter is a size everywhere or an index variable everywhere)"
+                    ),
+                );
+            } else {
+                let (line, _) = crate::diagnostics::line_col(self.src, size_span.start);
+                self.err(
+                    var_span,
+                    format!(
+                        "`{name}` is a size (it appears in a bound on line {line}) and cannot also be an index variable (a letter is a size everywhere or an index variable everywhere)"
+                    ),
+                );
             }
         }
     }
@@ -1170,6 +1234,23 @@ impl<'s> Resolver<'s> {
                                 && !scope.vars.contains(&id.name)
                                 && !self.is_size(&id.name) =>
                         {
+                            if let Some(&(at, item)) = self.index_vars.get(&id.name) {
+                                let whose = if item == self.item {
+                                    "of this statement".to_owned()
+                                } else {
+                                    let (line, _) =
+                                        crate::diagnostics::line_col(self.src, at.start);
+                                    format!("on line {line}")
+                                };
+                                self.err(
+                                    id.span,
+                                    format!(
+                                        "`{0}` multiplies an index variable, so it must be a size, but `{0}` is an index variable {whose} (a letter is a size everywhere or an index variable everywhere)",
+                                        id.name
+                                    ),
+                                );
+                                return None;
+                            }
                             self.sizes.push(id.name.clone());
                             Poly::size(&id.name)
                         }
@@ -1243,6 +1324,64 @@ impl<'s> Resolver<'s> {
             }
         }
         ids
+    }
+}
+
+/// The letters a declaration or equation uses as index variables (its
+/// indices, the variables of its bounds, its reduction variables) and as
+/// sizes (in its bounds and reduction limits), in the order written.
+fn letter_uses(item: &ast::Item) -> (Vec<&ast::Ident>, Vec<&ast::Ident>) {
+    let mut vars: Vec<&ast::Ident> = Vec::new();
+    let mut sizes: Vec<&ast::Ident> = Vec::new();
+    let (indices, bounds, exprs): (&[ast::IntExpr], &[ast::Bound], Vec<&ast::Expr>) = match item {
+        ast::Item::Decl(d) => (&d.indices, &d.bounds, Vec::new()),
+        ast::Item::Equation(e) => (
+            &e.lhs_indices,
+            &e.bounds,
+            std::iter::once(&e.rhs).chain(&e.restated).collect(),
+        ),
+        _ => return (vars, sizes),
+    };
+    for ix in indices {
+        if let ast::IntExpr::Sym(id) = ix {
+            vars.push(id);
+        }
+    }
+    for b in bounds {
+        vars.push(&b.var);
+        int_syms(&b.lo, &mut sizes);
+        int_syms(&b.hi, &mut sizes);
+    }
+    for e in exprs {
+        visit_ast(e, &mut |x| {
+            if let ast::Expr::Reduce { binders, .. } = x {
+                for b in binders {
+                    vars.push(&b.var);
+                    for (lim, _) in b.lo.iter().chain(b.hi.iter()) {
+                        int_syms(lim, &mut sizes);
+                    }
+                }
+            }
+        });
+    }
+    sizes.sort_by_key(|id| id.span.start);
+    (vars, sizes)
+}
+
+/// The symbols of an integer expression.
+fn int_syms<'a>(e: &'a ast::IntExpr, out: &mut Vec<&'a ast::Ident>) {
+    match e {
+        ast::IntExpr::Num(..) => {}
+        ast::IntExpr::Sym(id) => out.push(id),
+        ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| int_syms(t, out)),
+        ast::IntExpr::Product(fs, _) => fs.iter().for_each(|f| int_syms(f, out)),
+        ast::IntExpr::Neg(a, _) => int_syms(a, out),
+        ast::IntExpr::FloorDiv(a, b, _)
+        | ast::IntExpr::CeilDiv(a, b, _)
+        | ast::IntExpr::Div(a, b, _) => {
+            int_syms(a, out);
+            int_syms(b, out);
+        }
     }
 }
 

@@ -312,3 +312,49 @@ fn lone_carriage_returns_are_line_breaks() {
     let m = sharegrad_core::compile(ok).expect("CR and CRLF line ends");
     assert_eq!(m.program.statements.len(), 1);
 }
+
+#[test]
+fn a_bound_or_limit_naming_an_index_variable_of_its_statement() {
+    let msg = "reduction limits and bounds may only use sizes and integers; `i` is an index variable of this statement";
+    expect("x_i = \\sum_{b=0}^{i} y_b, 0 \\le i < n", msg, (3, 19));
+    expect("input z_i, 0 \\le i < i", msg, (3, 22));
+    expect(
+        "x_i = \\sum_k y_k, 0 \\le i < k",
+        "reduction limits and bounds may only use sizes and integers; `k` is an index variable of this statement",
+        (3, 29),
+    );
+    // One error for the mistake: `x` is still defined.
+    let (text, pos) = errors("x_i = \\sum_{b=0}^{i} y_b, 0 \\le i < n\nz_i = x_i");
+    assert_eq!(pos, vec![(3, 19)], "{text}");
+}
+
+#[test]
+fn a_letter_is_a_size_or_an_index_variable_never_both() {
+    // `n` is a size on line 1 (`0 \le j < n`).
+    let msg =
+        "`n` is a size (it appears in a bound on line 1) and cannot also be an index variable";
+    expect("x_n = y_n", msg, (3, 3));
+    expect("z = \\sum_n y_n", msg, (3, 10));
+    // `j` is an index variable on line 1.
+    expect(
+        "z = \\sum_{b=0}^{j} y_b",
+        "reduction limits and bounds may only use sizes and integers; `j` is an index variable on line 1",
+        (3, 17),
+    );
+    // A stride multiplying an index is a size: not an index variable of
+    // another statement, nor a reduction variable outside its sum.
+    expect(
+        "x_i = y_{a i}",
+        "`a` multiplies an index variable, so it must be a size, but `a` is an index variable on line 2",
+        (3, 10),
+    );
+    expect(
+        "x_i = \\sum_b w_b + y_{b i}",
+        "`b` multiplies an index variable, so it must be a size, but `b` is an index variable of this statement",
+        (3, 23),
+    );
+    // Index variables are reused across statements, and strides and sizes
+    // stay sizes: no error.
+    let ok = format!("{HEAD}x_i = \\sum_a w_a y_{{s i + a}}, 0 \\le i < m\nz_i = s x_i\n");
+    sharegrad_core::compile(&ok).expect("a letter reused in its own role");
+}
