@@ -349,6 +349,27 @@ impl<'s> Resolver<'s> {
         Some(ranges.into_iter().flatten().collect())
     }
 
+    /// An error at `span` when `range` of `var` is empty for every value of
+    /// the sizes.
+    fn check_not_empty(&mut self, var: &str, range: &Range, span: Span, what: &str) -> bool {
+        if !never_nonempty(range) {
+            return true;
+        }
+        let sizes = if range.lo.sizes().is_empty() && range.hi.sizes().is_empty() {
+            ""
+        } else {
+            " for every value of the sizes (they are positive)"
+        };
+        self.err(
+            span,
+            format!(
+                "{what} of `{var}` is empty{sizes}: {} \\le {var} \\le {}",
+                range.lo, range.hi
+            ),
+        );
+        false
+    }
+
     fn bound_range(&mut self, b: &ast::Bound) -> Option<Range> {
         let lo = self.size_expr(&b.lo)?;
         let hi = self.size_expr(&b.hi)?;
@@ -362,7 +383,9 @@ impl<'s> Resolver<'s> {
         } else {
             hi
         };
-        Some(Range { lo, hi })
+        let range = Range { lo, hi };
+        self.check_not_empty(&b.var.name, &range, b.span, "the range")
+            .then_some(range)
     }
 
     /// An expression in sizes and integers only (bounds, limits).
@@ -544,6 +567,15 @@ impl<'s> Resolver<'s> {
                 None => return,
             },
         };
+        if !bounds_written {
+            let mut ok = true;
+            for ((v, span), r) in vars.iter().zip(&dims) {
+                ok &= self.check_not_empty(v, r, *span, "the inferred range");
+            }
+            if !ok {
+                return;
+            }
+        }
         let id = self.tensors.len();
         // The statement index is known once hoisting has pushed any
         // auxiliary statements; set below.
@@ -1137,6 +1169,13 @@ impl<'s> Resolver<'s> {
                     return None;
                 }
             };
+            let span = match &b.hi {
+                Some((hi, _)) => b.span.join(hi.span()),
+                None => b.span,
+            };
+            if !self.check_not_empty(&b.var.name, &range, span, "the range") {
+                return None;
+            }
             e = Expr::Reduce {
                 op,
                 var: b.var.name.clone(),
@@ -1348,6 +1387,23 @@ impl<'s> Resolver<'s> {
         }
         ids
     }
+}
+
+/// True when `range` holds no value for any positive values of the sizes:
+/// its extent `hi - lo + 1` is a constant at most 0, or a polynomial in
+/// plain sizes whose size terms all have negative coefficients and that is
+/// at most 0 when every size is 1 (each term only falls as sizes grow).
+/// Conservative: anything else (floor divisions, max, min, mixed signs) may
+/// be non-empty and is left to the run-time checks.
+fn never_nonempty(range: &Range) -> bool {
+    let extent = range.hi.sub(&range.lo).add_int(1);
+    let falling = extent
+        .terms()
+        .all(|(m, c)| m.is_empty() || (c < 0 && m.iter().all(|a| matches!(a, Atom::Size(_)))));
+    let at_ones = extent
+        .terms()
+        .fold(0i64, |acc, (_, c)| acc.saturating_add(c));
+    falling && at_ones <= 0
 }
 
 /// The letters a declaration or equation uses as index variables (its

@@ -397,3 +397,38 @@ fn bounds_limits_and_index_expressions_are_affine_in_sizes() {
     );
     sharegrad_core::compile(&ok).expect("affine in sizes");
 }
+
+#[test]
+fn a_range_known_empty_at_compile_time() {
+    expect(
+        "x_j = y_j, 5 \\le j < 2",
+        "the range of `j` is empty: 5 \\le j \\le 1",
+        (3, 12),
+    );
+    expect(
+        "z = \\sum_{b=3}^{1} y_b",
+        "the range of `b` is empty: 3 \\le b \\le 1",
+        (3, 11),
+    );
+    expect(
+        "z = \\max_{0 \\le b < 0} y_b",
+        "the range of `b` is empty: 0 \\le b \\le -1",
+        (3, 11),
+    );
+    let sizes = "is empty for every value of the sizes (they are positive)";
+    expect(
+        "input z_i, 0 \\le i < -n",
+        &format!("the range of `i` {sizes}: 0 \\le i \\le -n - 1"),
+        (3, 12),
+    );
+    expect(
+        "input z_i, 0 \\le i \\le 1 - 2n",
+        &format!("the range of `i` {sizes}: 0 \\le i \\le -2n + 1"),
+        (3, 12),
+    );
+    // Empty for small sizes only, or of unknown sign: left to run time.
+    let ok = format!(
+        "{HEAD}x_j = y_j, 0 \\le j < n - 2\nz_j = y_j, 3 \\le j \\le n\nu_j = y_j, 0 \\le j < \\lfloor (n - 5)/2 \\rfloor\n"
+    );
+    sharegrad_core::compile(&ok).expect("may be non-empty");
+}
