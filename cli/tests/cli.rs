@@ -95,6 +95,48 @@ fn model_errors_exit_1_with_file_line_column_and_caret() {
 }
 
 #[test]
+fn odd_line_ends_and_control_characters_are_shown_not_echoed() {
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-ctl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Old Mac line ends: three lines, the error on the third.
+    let path = dir.join("mac.eq");
+    std::fs::write(&path, "input y_j, 0 \\le j < n\r% note\rx_i = y_{i+k}\r").unwrap();
+    let out = sharegrad(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("index `k` is not bound"), "{err}");
+    assert!(err.contains("mac.eq:3:12"), "{err}");
+    assert!(
+        err.contains("3 | x_i = y_{i+k}\n  |            ^"),
+        "{err:?}"
+    );
+    assert!(!err.contains('\r'), "{err:?}");
+    // A NUL byte: named in the message, drawn as a control picture, and
+    // the caret still under it.
+    let path = dir.join("nul.eq");
+    std::fs::write(&path, "input y_j, 0 \\le j < n\nx_j = y_j \u{0} 2\n").unwrap();
+    let out = sharegrad(&["check", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unexpected `\\u{0}`"), "{err:?}");
+    assert!(err.contains("nul.eq:2:11"), "{err}");
+    assert!(
+        err.contains("2 | x_j = y_j \u{2400} 2\n  |           ^"),
+        "{err:?}"
+    );
+    assert!(!err.contains('\u{0}'), "{err:?}");
+    // A byte-order mark is skipped: the model checks.
+    let path = dir.join("bom.eq");
+    std::fs::write(&path, "\u{feff}input y_j, 0 \\le j < n\r\nx_j = 2 y_j\r\n").unwrap();
+    let out = sharegrad(&["check", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     assert_eq!(sharegrad(&[]).status.code(), Some(2));
     assert_eq!(sharegrad(&["frobnicate"]).status.code(), Some(2));

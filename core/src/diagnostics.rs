@@ -32,14 +32,61 @@ impl Diagnostic {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
+/// 1-based line and column (in characters) of a byte offset. A line ends at
+/// `\n`, `\r\n` or a lone `\r` (old Mac files); a leading byte-order mark
+/// is not a column.
 pub fn line_col(src: &str, offset: usize) -> (usize, usize) {
     let offset = floor_char_boundary(src, offset.min(src.len()));
-    let before = &src[..offset];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let b = src.as_bytes();
+    let line = (0..offset).filter(|&i| is_break(b, i)).count() + 1;
+    let start = line_start(src, offset);
     let col = src[start..offset].chars().count() + 1;
     (line, col)
+}
+
+/// True when byte `i` ends a line: `\n`, or `\r` not followed by `\n`.
+fn is_break(b: &[u8], i: usize) -> bool {
+    match b[i] {
+        b'\n' => true,
+        b'\r' => b.get(i + 1) != Some(&b'\n'),
+        _ => false,
+    }
+}
+
+/// The start of the line holding `offset` (a char boundary), after a
+/// leading byte-order mark on the first line.
+fn line_start(src: &str, offset: usize) -> usize {
+    let b = src.as_bytes();
+    match (0..offset).rev().find(|&i| is_break(b, i)) {
+        Some(i) => i + 1,
+        None if offset >= 3 && src.starts_with('\u{feff}') => 3,
+        None => 0,
+    }
+}
+
+/// The end of the line holding `start` (exclusive, before its break).
+fn line_end(src: &str, start: usize) -> usize {
+    src[start..]
+        .find(['\n', '\r'])
+        .map_or(src.len(), |i| start + i)
+}
+
+/// How a character of the source is shown in an excerpt: one visible
+/// character for each, so the caret stays aligned. A tab is a space;
+/// control characters (`\r`, NUL, escape, ...) are their control pictures
+/// (`␍`, `␀`, `␛`); invisible format characters are `�`.
+fn visible(c: char) -> char {
+    match c {
+        '\t' => ' ',
+        '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}'),
+        '\u{7f}' => '\u{2421}',
+        c if c.is_control() => '\u{fffd}',
+        '\u{200b}'..='\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{feff}' => '\u{fffd}',
+        c => c,
+    }
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {
@@ -64,8 +111,8 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
     for d in diags {
         let (line, col) = line_col(src, d.span.start);
         let start = floor_char_boundary(src, d.span.start.min(src.len()));
-        let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
+        let line_start = line_start(src, start);
+        let line_end = line_end(src, start);
         let end = floor_char_boundary(src, d.span.end.clamp(start, line_end));
         // Long lines are cut to a window around the caret.
         let before: Vec<char> = src[line_start..start].chars().collect();
@@ -76,6 +123,7 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
             .chars()
             .skip(skip)
             .take(40 + width + 40)
+            .map(visible)
             .collect();
         let tail = if src[line_start..line_end].chars().count() > skip + 80 + width {
             "..."
@@ -89,7 +137,7 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
         let _ = writeln!(out, "error: {}", d.message);
         let _ = writeln!(out, "{pad}--> {file}:{line}:{col}");
         let _ = writeln!(out, "{pad} |");
-        let _ = writeln!(out, "{line} | {}", text.replace('\t', " "));
+        let _ = writeln!(out, "{line} | {text}");
         let _ = writeln!(
             out,
             "{pad} | {}{}",
@@ -134,6 +182,66 @@ mod tests {
         let caret = lines[4].find('^').unwrap();
         assert_eq!(&lines[3][caret..caret + 1], "q");
         assert!(text.contains("m.eq:1:505"));
+    }
+
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        let src = "input y_i, 0 \\le i < n\rx_i = y_{i+j}\r";
+        assert_eq!(line_col(src, src.find('j').unwrap()), (2, 12));
+        let crlf = "a\r\nb\rc\nd";
+        assert_eq!(line_col(crlf, crlf.find('b').unwrap()), (2, 1));
+        assert_eq!(line_col(crlf, crlf.find('c').unwrap()), (3, 1));
+        assert_eq!(line_col(crlf, crlf.find('d').unwrap()), (4, 1));
+        // The `\n` of a `\r\n` is still on the line the `\r` ends.
+        assert_eq!(line_col(crlf, 2), (1, 3));
+        let at = src.find('j').unwrap();
+        let text = render(
+            "m.eq",
+            src,
+            &[Diagnostic::new(Span::new(at, at + 1), "here")],
+        );
+        assert_eq!(
+            text,
+            "error: here\n --> m.eq:2:12\n  |\n2 | x_i = y_{i+j}\n  |            ^\n\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_echoed() {
+        let src = "x_i = \u{0}\u{1b}y\u{7f}\u{85}\u{200b} + q";
+        let at = src.find('q').unwrap();
+        let text = render(
+            "m.eq",
+            src,
+            &[Diagnostic::new(Span::new(at, at + 1), "here")],
+        );
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[3],
+            "1 | x_i = \u{2400}\u{241b}y\u{2421}\u{fffd}\u{fffd} + q"
+        );
+        // The caret sits under `q`, one column per character.
+        let caret = lines[4].chars().position(|c| c == '^').unwrap();
+        assert_eq!(lines[3].chars().nth(caret), Some('q'));
+        assert!(text.contains("m.eq:1:16"), "{text}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_a_column() {
+        let src = "\u{feff}x_i = q";
+        let at = src.find('q').unwrap();
+        assert_eq!(line_col(src, at), (1, 7));
+        assert_eq!(line_col(src, 3), (1, 1));
+        let text = render(
+            "m.eq",
+            src,
+            &[Diagnostic::new(Span::new(at, at + 1), "here")],
+        );
+        assert!(text.contains("1 | x_i = q\n  |       ^\n"), "{text:?}");
     }
 
     #[test]

@@ -73,10 +73,12 @@ fn failed_definitions(
 ) -> std::collections::BTreeSet<String> {
     let mut keys = std::collections::BTreeSet::new();
     for e in errors {
-        let start = src[..e.span.start.min(src.len())]
-            .rfind('\n')
+        let start = src
+            .get(..e.span.start.min(src.len()))
+            .and_then(|before| before.rfind(['\n', '\r']))
             .map_or(0, |i| i + 1);
-        let line = src[start..].lines().next().unwrap_or("");
+        let line = src[start..].split(['\n', '\r']).next().unwrap_or("");
+        let line = line.trim_start_matches('\u{feff}');
         let mut head = line.split('=').next().unwrap_or("").trim();
         for kw in ["input", "param", "const"] {
             if let Some(rest) = head.strip_prefix(kw) {

@@ -61,6 +61,16 @@ struct Resolver<'s> {
     /// Tensors whose declaration or definition failed: reading them is not
     /// reported again.
     broken: BTreeSet<String>,
+    /// The key of the tensor whose equation is being resolved.
+    defining: Option<String>,
+    /// Every letter used as an index variable (on a left-hand side, in a
+    /// bound or as a reduction variable): where first, and in which item.
+    index_vars: BTreeMap<String, (Span, usize)>,
+    /// The item being resolved.
+    item: usize,
+    /// Inside the numerator of a floor or ceiling division of a bound or a
+    /// limit (`\lfloor (L - d(K-1) - 1)/s \rfloor`), where sizes may multiply.
+    floor_numerator: usize,
 }
 
 /// What resolution of an expression may see.
@@ -99,6 +109,7 @@ impl<'s> Resolver<'s> {
                 _ => {}
             }
         }
+        self.check_letter_kinds(file);
         for item in &file.items {
             if let ast::Item::FnDef(f) = item {
                 if self.fn_defs.contains_key(&f.name.name) {
@@ -119,20 +130,30 @@ impl<'s> Resolver<'s> {
             self.function(f);
         }
         let mut outputs: Vec<&ast::Output> = Vec::new();
-        for item in &file.items {
+        for (k, item) in file.items.iter().enumerate() {
+            self.item = k;
             match item {
+                // A statement that made no tensor is broken, whether it
+                // reported an error itself or only read a broken tensor:
+                // either way its own tensor is not reported again.
                 ast::Item::Decl(d) => {
                     let before = self.errors.len();
+                    let count = self.tensors.len();
                     self.declaration(d);
-                    if self.errors.len() > before {
+                    if self.errors.len() > before || self.tensors.len() == count {
                         self.broken.insert(d.name.key());
                     }
                 }
                 ast::Item::Equation(e) => {
                     let before = self.errors.len();
+                    let key = e.lhs.key();
+                    let defined = |r: &Self| r.tensors.iter().any(|t| t.key == key && !t.is_leaf());
+                    let existed = defined(self);
+                    self.defining = Some(key.clone());
                     self.equation(e);
-                    if self.errors.len() > before {
-                        self.broken.insert(e.lhs.key());
+                    self.defining = None;
+                    if self.errors.len() > before || (!existed && !defined(self)) {
+                        self.broken.insert(key);
                     }
                 }
                 ast::Item::Output(o) => outputs.push(o),
@@ -168,6 +189,63 @@ impl<'s> Resolver<'s> {
             | ast::IntExpr::Div(a, b, _) => {
                 self.collect_int_syms(a);
                 self.collect_int_syms(b);
+            }
+        }
+    }
+
+    /// A letter is a size everywhere or an index variable everywhere.
+    /// Reports a bound or limit that names an index variable of its own
+    /// statement at that use, and a letter that is a size in one statement
+    /// and an index variable in another at the later of its first uses.
+    fn check_letter_kinds(&mut self, file: &ast::File) {
+        let mut first_size: BTreeMap<String, (Span, usize)> = BTreeMap::new();
+        let mut reported: BTreeSet<String> = BTreeSet::new();
+        for (k, item) in file.items.iter().enumerate() {
+            let (vars, sizes) = letter_uses(item);
+            for v in &vars {
+                let first = self.index_vars.entry(v.name.clone()).or_insert((v.span, k));
+                if v.span.start < first.0.start {
+                    *first = (v.span, k);
+                }
+            }
+            let mut here: BTreeSet<&str> = BTreeSet::new();
+            for sz in &sizes {
+                first_size.entry(sz.name.clone()).or_insert((sz.span, k));
+                if vars.iter().any(|v| v.name == sz.name) && here.insert(&sz.name) {
+                    reported.insert(sz.name.clone());
+                    self.err(
+                        sz.span,
+                        format!(
+                            "reduction limits and bounds may only use sizes and integers; `{}` is an index variable of this statement",
+                            sz.name
+                        ),
+                    );
+                }
+            }
+        }
+        for (name, &(size_span, size_item)) in &first_size {
+            let Some(&(var_span, var_item)) = self.index_vars.get(name) else {
+                continue;
+            };
+            if reported.contains(name) || var_item == size_item {
+                continue;
+            }
+            if size_span.start > var_span.start {
+                let (line, _) = crate::diagnostics::line_col(self.src, var_span.start);
+                self.err(
+                    size_span,
+                    format!(
+                        "reduction limits and bounds may only use sizes and integers; `{name}` is an index variable on line {line} (a letter is a size everywhere or an index variable everywhere)"
+                    ),
+                );
+            } else {
+                let (line, _) = crate::diagnostics::line_col(self.src, size_span.start);
+                self.err(
+                    var_span,
+                    format!(
+                        "`{name}` is a size (it appears in a bound on line {line}) and cannot also be an index variable (a letter is a size everywhere or an index variable everywhere)"
+                    ),
+                );
             }
         }
     }
@@ -271,6 +349,27 @@ impl<'s> Resolver<'s> {
         Some(ranges.into_iter().flatten().collect())
     }
 
+    /// An error at `span` when `range` of `var` is empty for every value of
+    /// the sizes.
+    fn check_not_empty(&mut self, var: &str, range: &Range, span: Span, what: &str) -> bool {
+        if !never_nonempty(range) {
+            return true;
+        }
+        let sizes = if range.lo.sizes().is_empty() && range.hi.sizes().is_empty() {
+            ""
+        } else {
+            " for every value of the sizes (they are positive)"
+        };
+        self.err(
+            span,
+            format!(
+                "{what} of `{var}` is empty{sizes}: {} \\le {var} \\le {}",
+                range.lo, range.hi
+            ),
+        );
+        false
+    }
+
     fn bound_range(&mut self, b: &ast::Bound) -> Option<Range> {
         let lo = self.size_expr(&b.lo)?;
         let hi = self.size_expr(&b.hi)?;
@@ -284,7 +383,9 @@ impl<'s> Resolver<'s> {
         } else {
             hi
         };
-        Some(Range { lo, hi })
+        let range = Range { lo, hi };
+        self.check_not_empty(&b.var.name, &range, b.span, "the range")
+            .then_some(range)
     }
 
     /// An expression in sizes and integers only (bounds, limits).
@@ -466,6 +567,15 @@ impl<'s> Resolver<'s> {
                 None => return,
             },
         };
+        if !bounds_written {
+            let mut ok = true;
+            for ((v, span), r) in vars.iter().zip(&dims) {
+                ok &= self.check_not_empty(v, r, *span, "the inferred range");
+            }
+            if !ok {
+                return;
+            }
+        }
         let id = self.tensors.len();
         // The statement index is known once hoisting has pushed any
         // auxiliary statements; set below.
@@ -767,6 +877,15 @@ impl<'s> Resolver<'s> {
                     );
                     return None;
                 };
+                if !exp.is_finite() {
+                    let msg = if divides_by_zero(p) {
+                        "the exponent divides by zero"
+                    } else {
+                        "the exponent is not a finite number"
+                    };
+                    self.err(p.span(), msg);
+                    return None;
+                }
                 Expr::Pow(Box::new(base?), exp)
             }
             ast::Expr::Call {
@@ -969,6 +1088,13 @@ impl<'s> Resolver<'s> {
             );
             return None;
         }
+        if self.defining.as_deref() == Some(key.as_str()) {
+            self.err(
+                name.span,
+                format!("`{key}` is read in its own definition; a tensor cannot be defined in terms of itself"),
+            );
+            return None;
+        }
         if let Some(def) = self.later.get(&key) {
             let (line, _) = crate::diagnostics::line_col(self.src, def.start);
             self.err(
@@ -1043,6 +1169,13 @@ impl<'s> Resolver<'s> {
                     return None;
                 }
             };
+            let span = match &b.hi {
+                Some((hi, _)) => b.span.join(hi.span()),
+                None => b.span,
+            };
+            if !self.check_not_empty(&b.var.name, &range, span, "the range") {
+                return None;
+            }
             e = Expr::Reduce {
                 op,
                 var: b.var.name.clone(),
@@ -1135,6 +1268,7 @@ impl<'s> Resolver<'s> {
                     .iter()
                     .any(|f| matches!(f, ast::IntExpr::Sym(id) if scope.vars.contains(&id.name)));
                 let mut acc = Poly::int(1);
+                let mut with_sizes = 0;
                 for f in fs {
                     let p = match f {
                         ast::IntExpr::Sym(id)
@@ -1143,12 +1277,43 @@ impl<'s> Resolver<'s> {
                                 && !scope.vars.contains(&id.name)
                                 && !self.is_size(&id.name) =>
                         {
+                            if let Some(&(at, item)) = self.index_vars.get(&id.name) {
+                                let whose = if item == self.item {
+                                    "of this statement".to_owned()
+                                } else {
+                                    let (line, _) =
+                                        crate::diagnostics::line_col(self.src, at.start);
+                                    format!("on line {line}")
+                                };
+                                self.err(
+                                    id.span,
+                                    format!(
+                                        "`{0}` multiplies an index variable, so it must be a size, but `{0}` is an index variable {whose} (a letter is a size everywhere or an index variable everywhere)",
+                                        id.name
+                                    ),
+                                );
+                                return None;
+                            }
                             self.sizes.push(id.name.clone());
                             Poly::size(&id.name)
                         }
                         _ => self.int_expr(f, scope, sizes_only)?,
                     };
+                    with_sizes += usize::from(!p.sizes().is_empty());
                     acc = acc.mul(&p);
+                }
+                // Affine in sizes: no product of two sizes, but in the
+                // numerator of a floor or ceiling division of a bound.
+                if with_sizes > 1 && !(sizes_only && self.floor_numerator > 0) {
+                    let span = e.span();
+                    let text = self.src.get(span.start..span.end).unwrap_or("").trim();
+                    let msg = if sizes_only {
+                        format!("`{text}` multiplies two sizes; a bound or a reduction limit must be affine in sizes (a size times an integer), except in the numerator of `\\lfloor a/b \\rfloor` or `\\lceil a/b \\rceil`")
+                    } else {
+                        format!("`{text}` multiplies two sizes; an index expression must be affine, each coefficient an integer or one size")
+                    };
+                    self.err(span, msg);
+                    return None;
                 }
                 acc
             }
@@ -1156,7 +1321,12 @@ impl<'s> Resolver<'s> {
             ast::IntExpr::FloorDiv(a, b, _)
             | ast::IntExpr::CeilDiv(a, b, _)
             | ast::IntExpr::Div(a, b, _) => {
-                let p = self.int_expr(a, scope, sizes_only)?;
+                let rounded = matches!(e, ast::IntExpr::FloorDiv(..) | ast::IntExpr::CeilDiv(..));
+                let inside = usize::from(sizes_only && rounded);
+                self.floor_numerator += inside;
+                let p = self.int_expr(a, scope, sizes_only);
+                self.floor_numerator -= inside;
+                let p = p?;
                 let q = self.int_expr(b, scope, sizes_only)?;
                 if !q.vars().is_empty() {
                     self.err(b.span(), "cannot divide by an index variable");
@@ -1216,6 +1386,81 @@ impl<'s> Resolver<'s> {
             }
         }
         ids
+    }
+}
+
+/// True when `range` holds no value for any positive values of the sizes:
+/// its extent `hi - lo + 1` is a constant at most 0, or a polynomial in
+/// plain sizes whose size terms all have negative coefficients and that is
+/// at most 0 when every size is 1 (each term only falls as sizes grow).
+/// Conservative: anything else (floor divisions, max, min, mixed signs) may
+/// be non-empty and is left to the run-time checks.
+fn never_nonempty(range: &Range) -> bool {
+    let extent = range.hi.sub(&range.lo).add_int(1);
+    let falling = extent
+        .terms()
+        .all(|(m, c)| m.is_empty() || (c < 0 && m.iter().all(|a| matches!(a, Atom::Size(_)))));
+    let at_ones = extent
+        .terms()
+        .fold(0i64, |acc, (_, c)| acc.saturating_add(c));
+    falling && at_ones <= 0
+}
+
+/// The letters a declaration or equation uses as index variables (its
+/// indices, the variables of its bounds, its reduction variables) and as
+/// sizes (in its bounds and reduction limits), in the order written.
+fn letter_uses(item: &ast::Item) -> (Vec<&ast::Ident>, Vec<&ast::Ident>) {
+    let mut vars: Vec<&ast::Ident> = Vec::new();
+    let mut sizes: Vec<&ast::Ident> = Vec::new();
+    let (indices, bounds, exprs): (&[ast::IntExpr], &[ast::Bound], Vec<&ast::Expr>) = match item {
+        ast::Item::Decl(d) => (&d.indices, &d.bounds, Vec::new()),
+        ast::Item::Equation(e) => (
+            &e.lhs_indices,
+            &e.bounds,
+            std::iter::once(&e.rhs).chain(&e.restated).collect(),
+        ),
+        _ => return (vars, sizes),
+    };
+    for ix in indices {
+        if let ast::IntExpr::Sym(id) = ix {
+            vars.push(id);
+        }
+    }
+    for b in bounds {
+        vars.push(&b.var);
+        int_syms(&b.lo, &mut sizes);
+        int_syms(&b.hi, &mut sizes);
+    }
+    for e in exprs {
+        visit_ast(e, &mut |x| {
+            if let ast::Expr::Reduce { binders, .. } = x {
+                for b in binders {
+                    vars.push(&b.var);
+                    for (lim, _) in b.lo.iter().chain(b.hi.iter()) {
+                        int_syms(lim, &mut sizes);
+                    }
+                }
+            }
+        });
+    }
+    sizes.sort_by_key(|id| id.span.start);
+    (vars, sizes)
+}
+
+/// The symbols of an integer expression.
+fn int_syms<'a>(e: &'a ast::IntExpr, out: &mut Vec<&'a ast::Ident>) {
+    match e {
+        ast::IntExpr::Num(..) => {}
+        ast::IntExpr::Sym(id) => out.push(id),
+        ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| int_syms(t, out)),
+        ast::IntExpr::Product(fs, _) => fs.iter().for_each(|f| int_syms(f, out)),
+        ast::IntExpr::Neg(a, _) => int_syms(a, out),
+        ast::IntExpr::FloorDiv(a, b, _)
+        | ast::IntExpr::CeilDiv(a, b, _)
+        | ast::IntExpr::Div(a, b, _) => {
+            int_syms(a, out);
+            int_syms(b, out);
+        }
     }
 }
 
@@ -1369,6 +1614,19 @@ fn const_value(e: &ast::Expr) -> Option<f64> {
     }
 }
 
+/// True when a constant expression divides by a constant zero somewhere.
+fn divides_by_zero(e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Div(a, b, _) => {
+            const_value(b) == Some(0.0) || divides_by_zero(a) || divides_by_zero(b)
+        }
+        ast::Expr::Neg(a, _) => divides_by_zero(a),
+        ast::Expr::Product(fs, _) => fs.iter().any(divides_by_zero),
+        ast::Expr::Sum(ts, _) => ts.iter().any(|(_, t)| divides_by_zero(t)),
+        _ => false,
+    }
+}
+
 /// The command a built-in is written with.
 pub fn builtin_name(b: Builtin) -> &'static str {
     match b {
@@ -1388,7 +1646,7 @@ fn numeric_label(label: &str) -> Option<f64> {
     let l = label.trim();
     if let Some((a, b)) = l.split_once('/') {
         let (a, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return (b != 0.0).then_some(a / b);
+        return (b != 0.0).then_some(a / b).filter(|v| v.is_finite());
     }
-    l.parse().ok()
+    l.parse().ok().filter(|v: &f64| v.is_finite())
 }

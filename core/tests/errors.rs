@@ -225,3 +225,210 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn a_statement_that_reads_a_broken_tensor_is_not_reported_as_undeclared() {
+    // `c` fails to parse; `z` reads it, so `z` is broken too, but it is
+    // defined: reading it on the next line is not a second error.
+    let src = "input y_i, 0 \\le i < n\nparam c_, 0 \\le k < m\nz_i = c_k y_i\nE = \\sum_i z_i\n";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert!(text.contains("expected a subscript"), "{text}");
+    assert!(text.contains("m.eq:2:9"), "{text}");
+    assert!(!text.contains("undeclared"), "{text}");
+    assert_eq!(d.len(), 1, "{text}");
+}
+
+#[test]
+fn a_tensor_read_in_its_own_definition() {
+    expect(
+        "x_i = x_i + y_i",
+        "`x` is read in its own definition; a tensor cannot be defined in terms of itself",
+        (3, 7),
+    );
+    // A scalar too, and nothing reads `x` as undeclared afterwards.
+    let (text, pos) = errors("E = 2 E\nF = E");
+    assert!(text.contains("`E` is read in its own definition"), "{text}");
+    assert_eq!(pos, vec![(3, 7)], "{text}");
+}
+
+#[test]
+fn an_exponent_must_be_finite() {
+    expect("x_i = y_i^{1/0}", "the exponent divides by zero", (3, 12));
+    expect(
+        "x_i = y_i^{\\frac{2}{1 - 1}}",
+        "the exponent divides by zero",
+        (3, 12),
+    );
+    expect(
+        "x_i = \\tanh^{-1/0}(y_i)",
+        "the exponent divides by zero",
+        (3, 14),
+    );
+    let big = format!("1{}", "0".repeat(400));
+    expect(
+        &format!("x_i = y_i^{{{big}/2}}"),
+        "number out of range",
+        (3, 12),
+    );
+    expect(
+        "x_i = y_i^{10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 * 10000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000}",
+        "the exponent is not a finite number",
+        (3, 12),
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let src = "\u{feff}input y_i, 0 \\le i < n\nx_i = 2 y_i\n";
+    sharegrad_core::compile(src).expect("a leading BOM is not a statement");
+    let src = "\u{feff}input y_i, 0 \\le i < n\nx_i = q_i\n";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert_eq!(d.len(), 1, "{text}");
+    assert!(text.contains("undeclared tensor `q`"), "{text}");
+    assert!(text.contains("m.eq:2:7"), "{text}");
+    // A broken first statement is still found by its key after the BOM.
+    let src = "\u{feff}input y_i, 0 \\le i <\nx_i = y_i\n";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert_eq!(d.len(), 1, "{text}");
+    assert!(text.contains("m.eq:1:21"), "{text}");
+}
+
+#[test]
+fn lone_carriage_returns_are_line_breaks() {
+    let src = "input y_j, 0 \\le j < n\r% a comment\rx_i = \\sum_a y_{i+a+j}\r";
+    let d = sharegrad_core::compile(src).unwrap_err();
+    let text = render("m.eq", src, &d);
+    assert!(text.contains("index `j` is not bound"), "{text}");
+    assert!(text.contains("m.eq:3:21"), "{text}");
+    assert!(
+        text.contains("3 | x_i = \\sum_a y_{i+a+j}\n  |                     ^"),
+        "{text}"
+    );
+    assert!(!text.contains('\r'), "{text:?}");
+    let ok = "input y_j, 0 \\le j < n\rparam w_a, 0 \\le a < 3\r\nx_i = \\sum_a w_a y_{i+a}\r";
+    let m = sharegrad_core::compile(ok).expect("CR and CRLF line ends");
+    assert_eq!(m.program.statements.len(), 1);
+}
+
+#[test]
+fn a_bound_or_limit_naming_an_index_variable_of_its_statement() {
+    let msg = "reduction limits and bounds may only use sizes and integers; `i` is an index variable of this statement";
+    expect("x_i = \\sum_{b=0}^{i} y_b, 0 \\le i < n", msg, (3, 19));
+    expect("input z_i, 0 \\le i < i", msg, (3, 22));
+    expect(
+        "x_i = \\sum_k y_k, 0 \\le i < k",
+        "reduction limits and bounds may only use sizes and integers; `k` is an index variable of this statement",
+        (3, 29),
+    );
+    // One error for the mistake: `x` is still defined.
+    let (text, pos) = errors("x_i = \\sum_{b=0}^{i} y_b, 0 \\le i < n\nz_i = x_i");
+    assert_eq!(pos, vec![(3, 19)], "{text}");
+}
+
+#[test]
+fn a_letter_is_a_size_or_an_index_variable_never_both() {
+    // `n` is a size on line 1 (`0 \le j < n`).
+    let msg =
+        "`n` is a size (it appears in a bound on line 1) and cannot also be an index variable";
+    expect("x_n = y_n", msg, (3, 3));
+    expect("z = \\sum_n y_n", msg, (3, 10));
+    // `j` is an index variable on line 1.
+    expect(
+        "z = \\sum_{b=0}^{j} y_b",
+        "reduction limits and bounds may only use sizes and integers; `j` is an index variable on line 1",
+        (3, 17),
+    );
+    // A stride multiplying an index is a size: not an index variable of
+    // another statement, nor a reduction variable outside its sum.
+    expect(
+        "x_i = y_{a i}",
+        "`a` multiplies an index variable, so it must be a size, but `a` is an index variable on line 2",
+        (3, 10),
+    );
+    expect(
+        "x_i = \\sum_b w_b + y_{b i}",
+        "`b` multiplies an index variable, so it must be a size, but `b` is an index variable of this statement",
+        (3, 23),
+    );
+    // Index variables are reused across statements, and strides and sizes
+    // stay sizes: no error.
+    let ok = format!("{HEAD}x_i = \\sum_a w_a y_{{s i + a}}, 0 \\le i < m\nz_i = s x_i\n");
+    sharegrad_core::compile(&ok).expect("a letter reused in its own role");
+}
+
+#[test]
+fn bounds_limits_and_index_expressions_are_affine_in_sizes() {
+    let bound = "multiplies two sizes; a bound or a reduction limit must be affine in sizes";
+    expect(
+        "input z_i, 0 \\le i < n m",
+        &format!("`n m` {bound}"),
+        (3, 22),
+    );
+    expect(
+        "z = \\sum_{b=0}^{n n} y_b",
+        &format!("`n n` {bound}"),
+        (3, 17),
+    );
+    expect(
+        "input z_i, 0 \\le i < d(K-1) + 1",
+        &format!("`d(K-1)` {bound}"),
+        (3, 22),
+    );
+    let index = "multiplies two sizes; an index expression must be affine";
+    expect(
+        "x_i = y_{s t i}, 0 \\le i < m",
+        &format!("`s t i` {index}"),
+        (3, 10),
+    );
+    expect(
+        "x_i = y_{i + n n}, 0 \\le i < m",
+        &format!("`n n` {index}"),
+        (3, 14),
+    );
+    // Strides, dilations, integer multiples and the numerator of a rounded
+    // division (an output-size formula) stay fine.
+    let ok = format!(
+        "{HEAD}param v_b, 0 \\le b < K\n\
+         x_i = \\sum_b v_b y_{{s i + d b - p}}, 0 \\le i < \\lfloor (n + 2p - d(K-1) - 1)/s \\rfloor + 1\n\
+         z_i = y_{{2i + 1}}, 0 \\le i < 2n + 1\n"
+    );
+    sharegrad_core::compile(&ok).expect("affine in sizes");
+}
+
+#[test]
+fn a_range_known_empty_at_compile_time() {
+    expect(
+        "x_j = y_j, 5 \\le j < 2",
+        "the range of `j` is empty: 5 \\le j \\le 1",
+        (3, 12),
+    );
+    expect(
+        "z = \\sum_{b=3}^{1} y_b",
+        "the range of `b` is empty: 3 \\le b \\le 1",
+        (3, 11),
+    );
+    expect(
+        "z = \\max_{0 \\le b < 0} y_b",
+        "the range of `b` is empty: 0 \\le b \\le -1",
+        (3, 11),
+    );
+    let sizes = "is empty for every value of the sizes (they are positive)";
+    expect(
+        "input z_i, 0 \\le i < -n",
+        &format!("the range of `i` {sizes}: 0 \\le i \\le -n - 1"),
+        (3, 12),
+    );
+    expect(
+        "input z_i, 0 \\le i \\le 1 - 2n",
+        &format!("the range of `i` {sizes}: 0 \\le i \\le -2n + 1"),
+        (3, 12),
+    );
+    // Empty for small sizes only, or of unknown sign: left to run time.
+    let ok = format!(
+        "{HEAD}x_j = y_j, 0 \\le j < n - 2\nz_j = y_j, 3 \\le j \\le n\nu_j = y_j, 0 \\le j < \\lfloor (n - 5)/2 \\rfloor\n"
+    );
+    sharegrad_core::compile(&ok).expect("may be non-empty");
+}

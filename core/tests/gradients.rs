@@ -283,3 +283,31 @@ fn random_2d_models_match_finite_differences() {
         check_model(&src, &sizes, n as u64, 50).unwrap();
     }
 }
+
+/// `\sqrt[3]{x}` is the cube root `x^{1/3}`, not `\sqrt{3} x`: its value and
+/// its derivative `1/3 x^{-2/3}`.
+#[test]
+fn nth_root_is_a_power() {
+    let src = "input y_i, 0 \\le i < n\nx_i = \\sqrt[3]{y_i}\n";
+    let m = sharegrad_core::compile(src).expect("compiles");
+    let data = Data {
+        sizes: [("n".to_string(), 2)].into_iter().collect(),
+        tensors: [("y".to_string(), vec![8.0, 27.0])].into_iter().collect(),
+        seeds: [("x".to_string(), vec![1.0, 1.0])].into_iter().collect(),
+        ..Data::default()
+    };
+    let r = evaluate(&m.program, &m.gradient, &data).expect("evaluates");
+    let (x, g) = (&r.values["x"], &r.grads["y"]);
+    assert!(
+        (x[0] - 2.0).abs() < 1e-12 && (x[1] - 3.0).abs() < 1e-12,
+        "{x:?}"
+    );
+    assert!((g[0] - 1.0 / 12.0).abs() < 1e-12, "{g:?}");
+    assert!((g[1] - 1.0 / 27.0).abs() < 1e-12, "{g:?}");
+    let sizes = [("n".to_string(), 5)].into_iter().collect();
+    let chain =
+        "input y_i, 0 \\le i < n\nx_i = \\sqrt[4]{2 + y_i} \\sqrt[3]{3 + y_i}\nE = \\sum_i x_i^2\n";
+    for seed in 0..3 {
+        check_model(chain, &sizes, seed, 40).unwrap();
+    }
+}

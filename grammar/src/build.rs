@@ -787,8 +787,14 @@ impl Builder {
         let mut name_pair = None;
         let mut power = None;
         let mut args_pair = None;
+        let mut root = None;
         for p in kids(&pair) {
             match p.as_rule() {
+                Rule::root_head => {
+                    let mut it = kids(&p).into_iter();
+                    name_pair = it.next();
+                    root = it.next();
+                }
                 Rule::fn_name | Rule::sigma_kw => name_pair = Some(p),
                 Rule::fn_power | Rule::simple_power => power = Some(p),
                 _ => args_pair = Some(p),
@@ -823,6 +829,32 @@ impl Builder {
         if args.len() != 1 {
             return err(args_span, format!("`{written}` takes one argument"));
         }
+        if let Some(index) = root {
+            // `\sqrt[n]{x}` is `x^{1/n}`.
+            let index_span = self.span(&index);
+            let n = match self.expr(index, depth + 1)? {
+                Expr::Num { value, .. } if value >= 1.0 && value.fract() == 0.0 => value,
+                _ => {
+                    return err(
+                        index_span,
+                        "the index of a root must be a positive integer, like `\\sqrt[3]{x}`",
+                    )
+                }
+            };
+            let exp = Expr::Div(
+                Box::new(Expr::Num {
+                    value: 1.0,
+                    span: index_span,
+                }),
+                Box::new(Expr::Num {
+                    value: n,
+                    span: index_span,
+                }),
+                index_span,
+            );
+            let arg = args.into_iter().next().expect("one argument");
+            return Ok(Expr::Pow(Box::new(arg), Box::new(exp), span));
+        }
         let call_span = span;
         let call = Expr::Call {
             callee: Callee::Builtin(builtin),
@@ -843,6 +875,9 @@ impl Builder {
 /// The built-in a `fn_name` or `sigma_kw` names, and how it was written.
 fn builtin_of(name: &Pair<'_, Rule>) -> (Builtin, String) {
     let text = name.as_str();
+    if name.as_rule() == Rule::sqrt_kw {
+        return (Builtin::Sqrt, text.to_owned());
+    }
     if name.as_rule() == Rule::sigma_kw {
         return (Builtin::Sigma, text.to_owned());
     }

@@ -155,9 +155,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         rceil => "`\\rceil`",
         rel | le | lt => "`<` or `\\le`",
         expr | term | product | factor | number | sigma_call | sigma_tensor | call | call_nb
-        | max_call | user_call | frac | group | tensor | bare_arg | brace_arg | reduce => {
-            "an expression"
-        }
+        | max_call | user_call | frac | group | tensor | bare_arg | brace_arg | reduce
+        | root_head | sqrt_kw => "an expression",
         frac_arg => "a `{`-group",
         paren_args => "`(`",
         int_expr | int_term | int_lit | floor | ceil | int_group | int_frac | int_frac_arg => {
@@ -191,7 +190,18 @@ fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> Synta
     let found = if s == t {
         "the end of the statement".to_owned()
     } else {
-        format!("`{}`", &stmt[s..t])
+        // A control character is named by its escape, never echoed raw.
+        let token: String = stmt[s..t]
+            .chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        format!("`{token}`")
     };
     let message = match &e.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {

@@ -12,15 +12,21 @@ use crate::ast::{Span, SyntaxError};
 pub const MAX_NESTING: usize = 200;
 
 /// `src` with every `%` comment replaced by spaces, byte for byte, so that
-/// offsets stay valid. `\%` is not a comment.
+/// offsets stay valid. `\%` is not a comment. A comment ends at any line
+/// break (`\n`, `\r\n` or a lone `\r`). A leading byte-order mark is
+/// blanked too.
 pub(crate) fn blank_comments(src: &str) -> String {
     let mut bytes = src.as_bytes().to_vec();
     let mut i = 0;
+    if let Some(bom) = bytes.get_mut(..3).filter(|b| **b == [0xEF, 0xBB, 0xBF]) {
+        bom.fill(b' ');
+        i = 3;
+    }
     while i < bytes.len() {
         match bytes[i] {
             b'\\' => i += 2,
             b'%' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
+                while i < bytes.len() && bytes[i] != b'\n' && bytes[i] != b'\r' {
                     bytes[i] = b' ';
                     i += 1;
                 }
@@ -28,8 +34,9 @@ pub(crate) fn blank_comments(src: &str) -> String {
             _ => i += 1,
         }
     }
-    // Whole characters between an ASCII `%` and an ASCII newline were
-    // replaced, so this cannot fail; fall back to the source just in case.
+    // Whole characters between an ASCII `%` and an ASCII line break (and
+    // the whole byte-order mark) were replaced, so this cannot fail; fall
+    // back to the source just in case.
     String::from_utf8(bytes).unwrap_or_else(|_| src.to_owned())
 }
 
@@ -87,7 +94,7 @@ fn env_group(b: &[u8], after: usize) -> Option<(usize, usize, usize)> {
     }
     let start = j + 1;
     let mut k = start;
-    while k < b.len() && b[k] != b'}' && b[k] != b'{' && b[k] != b'\n' {
+    while k < b.len() && b[k] != b'}' && b[k] != b'{' && b[k] != b'\n' && b[k] != b'\r' {
         k += 1;
     }
     if k < b.len() && b[k] == b'}' {
@@ -98,7 +105,7 @@ fn env_group(b: &[u8], after: usize) -> Option<(usize, usize, usize)> {
 }
 
 /// Splits the comment-free text into statement ranges (trimmed, non-empty).
-/// A statement ends at a line break or `;` outside every bracket, `$` and
+/// A statement ends at a line break (`\n`, `\r\n` or `\r`) or `;` outside every bracket, `$` and
 /// `\begin{...}` block. An unclosed opener at the end of the file is an
 /// error at the opener, and that last statement is dropped.
 pub(crate) fn split(text: &str, errors: &mut Vec<SyntaxError>) -> Vec<Span> {
@@ -156,7 +163,8 @@ pub(crate) fn split(text: &str, errors: &mut Vec<SyntaxError>) -> Vec<Span> {
                 i += len;
                 continue;
             }
-            b'\n' | b';' if stack.is_empty() && dollar.is_none() => {
+            // `\r` too: old Mac files end lines with a lone `\r`.
+            b'\n' | b'\r' | b';' if stack.is_empty() && dollar.is_none() => {
                 push_trimmed(text, start, i, &mut stmts);
                 start = i + 1;
             }

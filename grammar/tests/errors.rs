@@ -222,3 +222,30 @@ fn messages_are_lower_case_without_period_or_rule_names() {
         }
     }
 }
+
+#[test]
+fn the_index_of_a_root_is_a_positive_integer() {
+    let msg = "the index of a root must be a positive integer, like `\\sqrt[3]{x}`";
+    assert_eq!(err1("x = \\sqrt[n]{y}"), e("n", msg));
+    assert_eq!(err1("x = \\sqrt[0]{y}"), e("0", msg));
+    assert_eq!(err1("x = \\sqrt[1.5]{y}"), e("1.5", msg));
+    assert_eq!(
+        err1("x = \\sqrt[3]"),
+        e("", "expected `(` or an expression")
+    );
+    assert_eq!(err1("x = \\sqrt[]{y}"), e("]", "expected an expression"));
+}
+
+#[test]
+fn byte_order_mark_and_carriage_returns() {
+    let (file, errors) = sharegrad_grammar::parse("\u{feff}x = 1\ry = 2 % c\rz = 3\r\n");
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(file.items.len(), 3);
+    // The error after a lone `\r` is on the next statement, not the first.
+    // (Read as one line, `x = 1 = 2` would be a valid chain.)
+    let (text, msg) = err1("x = 1\r= 2");
+    assert_eq!(text, "=");
+    assert!(msg.starts_with("expected a statement"), "{msg}");
+    assert_eq!(err1("x = \u{0}"), e("\u{0}", "expected an expression"));
+    assert_eq!(err1("x = 1 \u{1b}"), e("\u{1b}", "unexpected `\\u{1b}`"));
+}

@@ -243,6 +243,17 @@ fn builtin_argument_forms() {
     assert_eq!(rhs("\\exp y_i^2"), "(exp (^ y[i] 2))");
     assert_eq!(rhs("\\log \\sigma(z)"), "(log (sigma z))");
     assert_eq!(rhs("\\sqrt 2"), "(sqrt 2)");
+    // The optional index of a root: the n-th root is the power 1/n.
+    assert_eq!(rhs("\\sqrt[3]{y_i}"), "(^ y[i] (/ 1 3))");
+    assert_eq!(rhs("\\sqrt [4] {a + b}"), "(^ (a + b) (/ 1 4))");
+    assert_eq!(rhs("\\sqrt[3]x"), "(^ x (/ 1 3))");
+    assert_eq!(rhs("\\log \\sqrt[3]{x}"), "(log (^ x (/ 1 3)))");
+    assert_eq!(rhs("\\sqrt[2]{x} y"), "(* (^ x (/ 1 2)) y)");
+    assert_eq!(
+        rhs("\\log [x + 1]"),
+        "(log (x + 1))",
+        "other functions keep `[`"
+    );
     assert_eq!(rhs("\\exp(x)^2"), "(^ (exp x) 2)");
     assert_eq!(rhs("\\tanh^2(x)"), "(^ (tanh x) 2)");
     assert_eq!(rhs("\\tanh^{2}(x)"), "(^ (tanh x) 2)");
