@@ -65,6 +65,20 @@ struct Source {
     text: String,
 }
 
+/// Writes to standard output. A reader that went away (`| head`) ends the
+/// output quietly (`print!` would panic on the broken pipe); any other
+/// failure (a full disk) is an error.
+fn emit(text: &str) -> Result<(), Failure> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::Reported(format!(
+            "error: cannot write to standard output: {e}\n"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn read_stdin() -> Result<String, Failure> {
     let mut text = String::new();
     std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
@@ -168,14 +182,14 @@ fn run(args: &[String]) -> Result<(), Failure> {
     };
     match cmd.as_str() {
         "-h" | "--help" | "help" => {
-            println!("{USAGE}");
+            emit(&format!("{USAGE}\n"))?;
             Ok(())
         }
         "check" => {
             let a = parse_args(rest, &[], &[])?;
             let src = read_source(a.one_file(true)?)?;
             let model = compile(&src)?;
-            print!("{}", sharegrad_core::report::check_summary(&model));
+            emit(&sharegrad_core::report::check_summary(&model))?;
             Ok(())
         }
         "eval" => {
@@ -211,7 +225,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
                         None => format!("error: {e}\n"),
                     })
                 })?;
-            println!("{}", data::results_to_json(&results));
+            emit(&format!("{}\n", data::results_to_json(&results)))?;
             Ok(())
         }
         "rust" => {
@@ -222,7 +236,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             let model = compile(&src)?;
             let text = rust_cmd::module(&model, real, gemm)
                 .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
-            print!("{text}");
+            emit(&text)?;
             Ok(())
         }
         "latex" => {
@@ -241,7 +255,7 @@ fn run(args: &[String]) -> Result<(), Failure> {
             match a.value("-o") {
                 Some(out) => latex_cmd::write_file(std::path::Path::new(out), &text)
                     .map_err(|e| Failure::Reported(format!("error: {e}\n")))?,
-                None => print!("{text}"),
+                None => emit(&text)?,
             }
             Ok(())
         }

@@ -368,3 +368,32 @@ fn eval_points_at_the_statement_that_goes_non_finite() {
         Some(2)
     );
 }
+
+/// A reader that stops early (`sharegrad check big.eq | head`) ends the
+/// output quietly: no panic on the broken pipe, exit 0.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("chain.eq");
+    // Far more summary than a pipe buffers (64 KiB).
+    let mut text = String::from("input y_i, 0 \\le i < n\nz^{0}_i = y_i\n");
+    for k in 1..3000 {
+        text.push_str(&format!("z^{{{k}}}_i = z^{{{}}}_i\n", k - 1));
+    }
+    std::fs::write(&model, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sharegrad"))
+        .args(["check", model.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first[..7], b"sizes: ");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
