@@ -14,7 +14,7 @@ use crate::diagnostics::Diagnostic;
 use crate::ir::*;
 use crate::poly::{Atom, Poly};
 use sharegrad_grammar::ast;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Resolves a parsed file. `src` is the text it was parsed from (for the
 /// statements' source excerpts).
@@ -51,6 +51,9 @@ struct Resolver<'s> {
     errors: Vec<Diagnostic>,
     sizes: Vec<String>,
     tensors: Vec<Tensor>,
+    /// The first tensor of each key (lookups by key stay O(1), so long
+    /// models resolve in linear time).
+    by_key: HashMap<String, TensorId>,
     statements: Vec<Statement>,
     functions: BTreeMap<String, UserFn>,
     fn_defs: BTreeMap<String, &'s ast::FnDef>,
@@ -84,6 +87,17 @@ struct Scope<'a> {
 impl<'s> Resolver<'s> {
     fn err(&mut self, span: Span, msg: impl Into<String>) {
         self.errors.push(Diagnostic::new(span, msg));
+    }
+
+    fn push_tensor(&mut self, t: Tensor) {
+        self.by_key
+            .entry(t.key.clone())
+            .or_insert(self.tensors.len());
+        self.tensors.push(t);
+    }
+
+    fn tensor_id(&self, key: &str) -> Option<TensorId> {
+        self.by_key.get(key).copied()
     }
 
     fn program(self) -> Program {
@@ -147,7 +161,8 @@ impl<'s> Resolver<'s> {
                 ast::Item::Equation(e) => {
                     let before = self.errors.len();
                     let key = e.lhs.key();
-                    let defined = |r: &Self| r.tensors.iter().any(|t| t.key == key && !t.is_leaf());
+                    let defined =
+                        |r: &Self| r.tensor_id(&key).is_some_and(|id| !r.tensors[id].is_leaf());
                     let existed = defined(self);
                     self.defining = Some(key.clone());
                     self.equation(e);
@@ -406,7 +421,7 @@ impl<'s> Resolver<'s> {
             );
             return;
         }
-        if let Some(t) = self.tensors.iter().find(|t| t.key == key) {
+        if let Some(t) = self.tensor_id(&key).map(|id| &self.tensors[id]) {
             let (line, _) = crate::diagnostics::line_col(self.src, t.span.start);
             self.err(
                 d.name.span,
@@ -424,7 +439,7 @@ impl<'s> Resolver<'s> {
         let Some(dims) = self.bounds_for(&key, &vars, &d.bounds, true) else {
             return;
         };
-        self.tensors.push(Tensor {
+        self.push_tensor(Tensor {
             key,
             letter: d.name.letter.clone(),
             greek: d.name.greek,
@@ -509,7 +524,7 @@ impl<'s> Resolver<'s> {
 
     fn equation(&mut self, e: &ast::Equation) {
         let key = e.lhs.key();
-        if let Some(t) = self.tensors.iter().find(|t| t.key == key) {
+        if let Some(t) = self.tensor_id(&key).map(|id| &self.tensors[id]) {
             let (line, _) = crate::diagnostics::line_col(self.src, t.span.start);
             let msg = match t.kind {
                 TensorKind::Leaf(k) => format!(
@@ -580,7 +595,7 @@ impl<'s> Resolver<'s> {
         // The statement index is known once hoisting has pushed any
         // auxiliary statements; set below.
         let stmt_index_placeholder = usize::MAX;
-        self.tensors.push(Tensor {
+        self.push_tensor(Tensor {
             key: key.clone(),
             letter: e.lhs.letter.clone(),
             greek: e.lhs.greek,
@@ -708,7 +723,7 @@ impl<'s> Resolver<'s> {
         };
         let label = format!("[{}]", self.aux_count);
         let id = self.tensors.len();
-        self.tensors.push(Tensor {
+        self.push_tensor(Tensor {
             key: format!("{letter}^{label}"),
             letter: letter.to_string(),
             greek: false,
@@ -931,7 +946,7 @@ impl<'s> Resolver<'s> {
             }
             ast::Callee::User(id) => {
                 let name = &id.name;
-                let is_tensor = self.tensors.iter().any(|t| t.key == *name);
+                let is_tensor = self.tensor_id(name).is_some();
                 let is_fn = self.fn_defs.contains_key(name);
                 if is_tensor && !is_fn {
                     // `a(b + c)`: a scalar times a group.
@@ -1012,7 +1027,7 @@ impl<'s> Resolver<'s> {
         scope: &Scope,
     ) -> Option<Expr> {
         let key = name.key();
-        if let Some(id) = self.tensors.iter().position(|t| t.key == key) {
+        if let Some(id) = self.tensor_id(&key) {
             let want = self.tensors[id].dims.len();
             if subs.len() != want {
                 self.err(
@@ -1071,7 +1086,7 @@ impl<'s> Resolver<'s> {
                 return Some(Expr::Size(key));
             }
         }
-        if self.broken.contains(&key) && !self.tensors.iter().any(|t| t.key == key) {
+        if self.broken.contains(&key) && self.tensor_id(&key).is_none() {
             return None;
         }
         if scope.param.is_some() {
@@ -1237,7 +1252,7 @@ impl<'s> Resolver<'s> {
                 if !sizes_only && scope.vars.contains(&id.name) {
                     Poly::var(&id.name)
                 } else if self.is_size(&id.name) || sizes_only {
-                    if self.tensors.iter().any(|t| t.key == id.name) {
+                    if self.tensor_id(&id.name).is_some() {
                         self.err(
                             id.span,
                             format!("`{}` is a tensor and cannot be used as a size", id.name),
@@ -1360,12 +1375,12 @@ impl<'s> Resolver<'s> {
         for o in outs {
             for n in &o.names {
                 let key = n.key();
-                match self.tensors.iter().position(|t| t.key == key) {
+                match self.tensor_id(&key) {
                     Some(id) if self.tensors[id].is_leaf() => {
                         self.err(n.span, format!("`{key}` is declared as a leaf; an output must be defined by an equation"))
                     }
                     Some(id) if !ids.contains(&id) => ids.push(id),
-                    Some(_) => {}
+                    Some(_) => self.err(n.span, format!("`{key}` is already listed as an output")),
                     None if self.broken.contains(&key) => {}
                     None => self.err(n.span, format!("output `{key}` is not defined")),
                 }

@@ -432,3 +432,12 @@ fn a_range_known_empty_at_compile_time() {
     );
     sharegrad_core::compile(&ok).expect("may be non-empty");
 }
+
+#[test]
+fn output_listed_twice() {
+    expect(
+        "x_i = y_i\noutput x, x",
+        "`x` is already listed as an output",
+        (4, 11),
+    );
+}
