@@ -71,9 +71,6 @@ struct Resolver<'s> {
     index_vars: BTreeMap<String, (Span, usize)>,
     /// The item being resolved.
     item: usize,
-    /// Inside the numerator of a floor or ceiling division of a bound or a
-    /// limit (`\lfloor (L - d(K-1) - 1)/s \rfloor`), where sizes may multiply.
-    floor_numerator: usize,
 }
 
 /// What resolution of an expression may see.
@@ -1319,15 +1316,14 @@ impl<'s> Resolver<'s> {
                 }
                 // Affine in sizes: no product of two sizes, but in the
                 // numerator of a floor or ceiling division of a bound.
-                if with_sizes > 1 && !(sizes_only && self.floor_numerator > 0) {
+                // Bounds and limits may multiply sizes (a dilated kernel's
+                // reach `d(K-1)`: ranges are evaluated once the sizes are
+                // known); an index expression's coefficient is an integer or
+                // one size, so that delta elimination divides by it.
+                if with_sizes > 1 && !sizes_only {
                     let span = e.span();
                     let text = self.src.get(span.start..span.end).unwrap_or("").trim();
-                    let msg = if sizes_only {
-                        format!("`{text}` multiplies two sizes; a bound or a reduction limit must be affine in sizes (a size times an integer), except in the numerator of `\\lfloor a/b \\rfloor` or `\\lceil a/b \\rceil`")
-                    } else {
-                        format!("`{text}` multiplies two sizes; an index expression must be affine, each coefficient an integer or one size")
-                    };
-                    self.err(span, msg);
+                    self.err(span, format!("`{text}` multiplies two sizes; an index expression must be affine, each coefficient an integer or one size"));
                     return None;
                 }
                 acc
@@ -1336,12 +1332,7 @@ impl<'s> Resolver<'s> {
             ast::IntExpr::FloorDiv(a, b, _)
             | ast::IntExpr::CeilDiv(a, b, _)
             | ast::IntExpr::Div(a, b, _) => {
-                let rounded = matches!(e, ast::IntExpr::FloorDiv(..) | ast::IntExpr::CeilDiv(..));
-                let inside = usize::from(sizes_only && rounded);
-                self.floor_numerator += inside;
-                let p = self.int_expr(a, scope, sizes_only);
-                self.floor_numerator -= inside;
-                let p = p?;
+                let p = self.int_expr(a, scope, sizes_only)?;
                 let q = self.int_expr(b, scope, sizes_only)?;
                 if !q.vars().is_empty() {
                     self.err(b.span(), "cannot divide by an index variable");
