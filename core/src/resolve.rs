@@ -1275,10 +1275,13 @@ impl<'s> Resolver<'s> {
                 acc
             }
             ast::IntExpr::Product(fs, _) => {
-                // A letter multiplying an index variable is a coefficient: a size.
-                let has_var = fs
-                    .iter()
-                    .any(|f| matches!(f, ast::IntExpr::Sym(id) if scope.vars.contains(&id.name)));
+                // A letter multiplying an index variable, or a bracketed sum
+                // with one (`s(i + a)`), is a coefficient: a size.
+                let has_var = fs.iter().any(|f| {
+                    let mut syms = Vec::new();
+                    int_syms(f, &mut syms);
+                    syms.iter().any(|id| scope.vars.contains(&id.name))
+                });
                 let mut acc = Poly::int(1);
                 let mut with_sizes = 0;
                 for f in fs {
@@ -1314,8 +1317,6 @@ impl<'s> Resolver<'s> {
                     with_sizes += usize::from(!p.sizes().is_empty());
                     acc = acc.mul(&p);
                 }
-                // Affine in sizes: no product of two sizes, but in the
-                // numerator of a floor or ceiling division of a bound.
                 // Bounds and limits may multiply sizes (a dilated kernel's
                 // reach `d(K-1)`: ranges are evaluated once the sizes are
                 // known); an index expression's coefficient is an integer or
