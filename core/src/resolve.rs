@@ -874,9 +874,18 @@ impl<'s> Resolver<'s> {
                 let out: Vec<Option<Expr>> = fs.iter().map(|f| self.expr(f, scope)).collect();
                 Expr::Mul(out.into_iter().collect::<Option<Vec<_>>>()?)
             }
-            ast::Expr::Div(a, b, _) => {
+            ast::Expr::Div(a, b_ast, _) => {
                 let a = self.expr(a, scope);
-                let b = self.expr(b, scope);
+                let b = self.expr(b_ast, scope);
+                // A constant denominator of zero (`\frac{1}{0}`, `/(2-2)`)
+                // would only show as infinities at run time.
+                if const_value(b_ast) == Some(0.0) {
+                    self.err(
+                        b_ast.span(),
+                        "division by zero: the denominator is the constant 0",
+                    );
+                    return None;
+                }
                 Expr::Div(Box::new(a?), Box::new(b?))
             }
             ast::Expr::Neg(a, _) => Expr::Neg(Box::new(self.expr(a, scope)?)),

@@ -427,3 +427,13 @@ fn output_listed_twice() {
         (4, 11),
     );
 }
+
+#[test]
+fn division_by_a_constant_zero() {
+    let msg = "division by zero: the denominator is the constant 0";
+    expect("x_i = \\frac{1}{0} y_i", msg, (3, 16));
+    expect("x_i = y_i / (2 - 2)", msg, (3, 14));
+    // A denominator that is zero only for some data is the evaluator's to
+    // report (it names the element).
+    sharegrad_core::compile(&format!("{HEAD}x_i = 1 / y_i\n")).expect("data-dependent");
+}
