@@ -75,9 +75,10 @@ def main():
         for part in ("fwd", "bwd", "fwd+bwd"):
             names = [f"{w}_fwd", f"{w}_bwd"] if part == "fwd+bwd" else [f"{w}_{part}"]
             flops = sum(FLOPS[n] for n in names)
-            variants = ["generated", "hand"]
+            variants = ["generated", "generated_2threads", "hand"]
             if w == "conv2d":
-                variants[1:1] = ["generated_gemm", "generated_2threads", "generated_gemm_2threads"]
+                variants[1:1] = ["generated_gemm"]
+                variants[3:3] = ["generated_gemm_2threads"]
             for v in variants:
                 ts = [crit(base, n, v) for n in names]
                 t = None if None in ts else sum(ts)

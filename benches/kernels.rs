@@ -577,32 +577,25 @@ fn bench_conv2d(cr: &mut Criterion) {
             })
         });
     }
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            let mut grads = gen_conv2d::Grads {
-                y: Some(&mut dy_gen),
-                w: Some(&mut dw_gen),
-            };
-            gen_conv2d::backward(
-                &sizes,
-                &inputs,
-                &values,
-                &gen_conv2d::Seeds { x: &g },
-                &mut grads,
-            );
-            black_box(&dy_gen);
-        })
-    });
-    grp.bench_function("generated_2threads", |b| {
-        b.iter(|| {
-            let mut grads = gen_conv2d::Grads {
-                y: Some(&mut dy_2),
-                w: Some(&mut dw_2),
-            };
-            gen_conv2d::backward_threads(&sizes, &inputs, &values, &seeds, &mut grads, 2);
-            black_box(&dy_2);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                let mut grads = gen_conv2d::Grads {
+                    y: Some(&mut dy_gen),
+                    w: Some(&mut dw_gen),
+                };
+                gen_conv2d::backward_threads(
+                    &sizes,
+                    &inputs,
+                    &values,
+                    &gen_conv2d::Seeds { x: &g },
+                    &mut grads,
+                    threads,
+                );
+                black_box(&dy_gen);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             conv2d_backward_by_hand(s, &y, &w, &g, &mut dy_hand, &mut dw_hand);
@@ -640,16 +633,32 @@ fn bench_conv1d(cr: &mut Criterion) {
     conv1d_backward_by_hand(&y, &w, &g, &mut dy_hand, &mut dw_hand);
     assert_close("conv1d backward, input gradient", &dy_gen, &dy_hand);
     assert_close("conv1d backward, weight gradient", &dw_gen, &dw_hand);
+    {
+        let mut v2 = gen_conv1d::Values::new(&sizes);
+        gen_conv1d::forward_threads(&sizes, &inputs, &mut v2, 2);
+        assert_close("conv1d forward, 2 threads", &v2.x, &x_hand);
+        let (mut dy2, mut dw2) = (vec![0.0f32; n], vec![0.0f32; CONV1D_K]);
+        let mut grads = gen_conv1d::Grads {
+            y: Some(&mut dy2),
+            w: Some(&mut dw2),
+        };
+        let seeds = gen_conv1d::Seeds { x: &g };
+        gen_conv1d::backward_threads(&sizes, &inputs, &v2, &seeds, &mut grads, 2);
+        assert_close("conv1d backward 2 threads, input gradient", &dy2, &dy_hand);
+        assert_close("conv1d backward 2 threads, weight gradient", &dw2, &dw_hand);
+    }
 
     let flops = 2 * (CONV1D_K * m) as u64;
     let mut grp = cr.benchmark_group("conv1d_fwd");
     group_settings(&mut grp, flops);
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            gen_conv1d::forward(&sizes, &inputs, &mut values);
-            black_box(&values.x);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                gen_conv1d::forward_threads(&sizes, &inputs, &mut values, threads);
+                black_box(&values.x);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             conv1d_forward_by_hand(&y, &w, &mut x_hand);
@@ -660,22 +669,25 @@ fn bench_conv1d(cr: &mut Criterion) {
 
     let mut grp = cr.benchmark_group("conv1d_bwd");
     group_settings(&mut grp, 2 * flops);
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            let mut grads = gen_conv1d::Grads {
-                y: Some(&mut dy_gen),
-                w: Some(&mut dw_gen),
-            };
-            gen_conv1d::backward(
-                &sizes,
-                &inputs,
-                &values,
-                &gen_conv1d::Seeds { x: &g },
-                &mut grads,
-            );
-            black_box(&dy_gen);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                let mut grads = gen_conv1d::Grads {
+                    y: Some(&mut dy_gen),
+                    w: Some(&mut dw_gen),
+                };
+                gen_conv1d::backward_threads(
+                    &sizes,
+                    &inputs,
+                    &values,
+                    &gen_conv1d::Seeds { x: &g },
+                    &mut grads,
+                    threads,
+                );
+                black_box(&dy_gen);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             conv1d_backward_by_hand(&y, &w, &g, &mut dy_hand, &mut dw_hand);
@@ -716,17 +728,29 @@ fn bench_maxpool(cr: &mut Criterion) {
     let mut dx_hand = vec![0.0f32; x.len()];
     maxpool_backward_by_hand(s, &x, &g, &mut dx_hand);
     assert_close("maxpool backward", &dx_gen, &dx_hand);
+    {
+        let mut v2 = gen_maxpool2d::Values::new(&sizes);
+        gen_maxpool2d::forward_threads(&sizes, &inputs, &mut v2, 2);
+        assert_close("maxpool forward, 2 threads", &v2.y, &y_hand);
+        let mut dx2 = vec![0.0f32; x.len()];
+        let mut grads = gen_maxpool2d::Grads { x: Some(&mut dx2) };
+        let seeds = gen_maxpool2d::Seeds { y: &g };
+        gen_maxpool2d::backward_threads(&sizes, &inputs, &v2, &seeds, &mut grads, 2);
+        assert_close("maxpool backward, 2 threads", &dx2, &dx_hand);
+    }
 
     // Three comparisons per window.
     let flops = 3 * out_len as u64;
     let mut grp = cr.benchmark_group("maxpool_fwd");
     group_settings(&mut grp, flops);
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            gen_maxpool2d::forward(&sizes, &inputs, &mut values);
-            black_box(&values.y);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                gen_maxpool2d::forward_threads(&sizes, &inputs, &mut values, threads);
+                black_box(&values.y);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             maxpool_forward_by_hand(s, &x, &mut y_hand);
@@ -737,21 +761,24 @@ fn bench_maxpool(cr: &mut Criterion) {
 
     let mut grp = cr.benchmark_group("maxpool_bwd");
     group_settings(&mut grp, flops);
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            let mut grads = gen_maxpool2d::Grads {
-                x: Some(&mut dx_gen),
-            };
-            gen_maxpool2d::backward(
-                &sizes,
-                &inputs,
-                &values,
-                &gen_maxpool2d::Seeds { y: &g },
-                &mut grads,
-            );
-            black_box(&dx_gen);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                let mut grads = gen_maxpool2d::Grads {
+                    x: Some(&mut dx_gen),
+                };
+                gen_maxpool2d::backward_threads(
+                    &sizes,
+                    &inputs,
+                    &values,
+                    &gen_maxpool2d::Seeds { y: &g },
+                    &mut grads,
+                    threads,
+                );
+                black_box(&dx_gen);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             maxpool_backward_by_hand(s, &x, &g, &mut dx_hand);
@@ -797,15 +824,39 @@ fn bench_depthwise(cr: &mut Criterion) {
     depthwise_backward_by_hand(s, &y, &w, &g, &mut dy_hand, &mut dw_hand);
     assert_close("depthwise backward, input gradient", &dy_gen, &dy_hand);
     assert_close("depthwise backward, weight gradient", &dw_gen, &dw_hand);
+    {
+        let mut v2 = gen_depthwise::Values::new(&sizes);
+        gen_depthwise::forward_threads(&sizes, &inputs, &mut v2, 2);
+        assert_close("depthwise forward, 2 threads", &v2.x, &x_hand);
+        let (mut dy2, mut dw2) = (vec![0.0f32; y.len()], vec![0.0f32; w.len()]);
+        let mut grads = gen_depthwise::Grads {
+            y: Some(&mut dy2),
+            w: Some(&mut dw2),
+        };
+        let seeds = gen_depthwise::Seeds { x: &g };
+        gen_depthwise::backward_threads(&sizes, &inputs, &v2, &seeds, &mut grads, 2);
+        assert_close(
+            "depthwise backward 2 threads, input gradient",
+            &dy2,
+            &dy_hand,
+        );
+        assert_close(
+            "depthwise backward 2 threads, weight gradient",
+            &dw2,
+            &dw_hand,
+        );
+    }
 
     let mut grp = cr.benchmark_group("depthwise_fwd");
     group_settings(&mut grp, s.depthwise_flops());
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            gen_depthwise::forward(&sizes, &inputs, &mut values);
-            black_box(&values.x);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                gen_depthwise::forward_threads(&sizes, &inputs, &mut values, threads);
+                black_box(&values.x);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             depthwise_forward_by_hand(s, &y, &w, &mut x_hand);
@@ -816,22 +867,25 @@ fn bench_depthwise(cr: &mut Criterion) {
 
     let mut grp = cr.benchmark_group("depthwise_bwd");
     group_settings(&mut grp, 2 * s.depthwise_flops());
-    grp.bench_function("generated", |b| {
-        b.iter(|| {
-            let mut grads = gen_depthwise::Grads {
-                y: Some(&mut dy_gen),
-                w: Some(&mut dw_gen),
-            };
-            gen_depthwise::backward(
-                &sizes,
-                &inputs,
-                &values,
-                &gen_depthwise::Seeds { x: &g },
-                &mut grads,
-            );
-            black_box(&dy_gen);
-        })
-    });
+    for (name, threads) in [("generated", 1), ("generated_2threads", 2)] {
+        grp.bench_function(name, |b| {
+            b.iter(|| {
+                let mut grads = gen_depthwise::Grads {
+                    y: Some(&mut dy_gen),
+                    w: Some(&mut dw_gen),
+                };
+                gen_depthwise::backward_threads(
+                    &sizes,
+                    &inputs,
+                    &values,
+                    &gen_depthwise::Seeds { x: &g },
+                    &mut grads,
+                    threads,
+                );
+                black_box(&dy_gen);
+            })
+        });
+    }
     grp.bench_function("hand", |b| {
         b.iter(|| {
             depthwise_backward_by_hand(s, &y, &w, &g, &mut dy_hand, &mut dw_hand);
