@@ -69,7 +69,7 @@ fn d_param(e: &Expr) -> Expr {
                 range: range.clone(),
                 body: Box::new(d_param(body)),
             },
-            // Functions of one scalar never reduce over a parameter-dependent max here.
+            // The resolver rejects `\max` reductions in function bodies.
             ReduceOp::Max => Expr::Num(0.0),
         },
     }

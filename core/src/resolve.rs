@@ -916,6 +916,19 @@ impl<'s> Resolver<'s> {
                 span,
             } => self.call(callee, *callee_span, args, *span, scope)?,
             ast::Expr::Reduce {
+                op: ast::ReduceOp::Max,
+                span,
+                ..
+            } if scope.param.is_some() => {
+                // A function's derivative is taken of its body alone, where
+                // an arg-max has no tensor to send its adjoint to.
+                self.err(
+                    *span,
+                    "a `\\max` reduction cannot be used in a function body; write it in an equation (`m_i = \\max_a ...`)",
+                );
+                return None;
+            }
+            ast::Expr::Reduce {
                 op, binders, body, ..
             } => self.reduce(*op, binders, body, scope)?,
         })

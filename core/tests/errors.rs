@@ -437,3 +437,14 @@ fn division_by_a_constant_zero() {
     // report (it names the element).
     sharegrad_core::compile(&format!("{HEAD}x_i = 1 / y_i\n")).expect("data-dependent");
 }
+
+#[test]
+fn max_reduction_in_a_function_body() {
+    // Its derivative would need an arg-max with no tensor behind it (it
+    // used to be taken as 0: a wrong gradient, not an error).
+    expect(
+        "f(z) = \\max_{a=0}^{2} z\nx_i = f(y_i)",
+        "a `\\max` reduction cannot be used in a function body",
+        (3, 8),
+    );
+}
