@@ -836,7 +836,10 @@ impl<'m> Gen<'m> {
             };
             let (o, buf) = (self.fresh("off"), self.buffer(r).unwrap_or_default());
             let start = self.offset_i64(&at_lo);
-            out.pre.push(format!("let mut {o} = {};", start.text));
+            // A read that does not move along the sum (`x[m, j]` summed over
+            // `k`) keeps its offset: no `mut`, or rustc warns.
+            let mutable = if step.is_zero() { "" } else { "mut " };
+            out.pre.push(format!("let {mutable}{o} = {};", start.text));
             let name = self.fresh(&self.ident[r.tensor].clone());
             if along {
                 out.body
