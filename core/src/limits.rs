@@ -9,7 +9,10 @@
 //! Split across statements, the same model is linear: each statement's
 //! partials stay local and the chain rule runs through the adjoints. These
 //! limits turn such input into an error that says so, at the spot, instead
-//! of a run that does not end; real layers stay far below them.
+//! of a run that does not end; real layers stay far below them. Besides the
+//! two shape limits, [`copy_cost`] bounds the size of the partials as a
+//! whole (a nest of functions of long sums stays under the depth limit and
+//! still grows quadratically).
 
 use crate::diagnostics::Diagnostic;
 use sharegrad_grammar::ast::{Expr, File, Item};
@@ -20,6 +23,65 @@ pub const MAX_FACTORS: usize = 256;
 /// Most quotients, powers, function calls and `\max` reductions nested
 /// inside one another in one right-hand side.
 pub const MAX_NONLINEAR_DEPTH: usize = 32;
+
+/// Largest [`copy_cost`] of one right-hand side.
+pub const MAX_COPY_COST: usize = 1 << 19;
+
+/// How much the partials of a right-hand side copy: for every tensor read,
+/// the sizes (in syntax-tree nodes) of the products, quotients, powers,
+/// calls and `\max` reductions around it, whose derivatives repeat their
+/// other operands or their argument in the read's partial. A sum costs
+/// nothing (its partials do not copy the other terms). This tracks the
+/// size of the derivative: nested functions of long sums
+/// (`\tanh(\tanh(a) + b \tanh(a))`, each level doubling the text) grow it
+/// quadratically in the text, beyond what the depth limit catches.
+pub fn copy_cost(e: &Expr) -> usize {
+    fn walk(e: &Expr, around: usize, total: &mut usize) -> usize {
+        // Returns the node count of `e`; adds each read's cost to `total`.
+        let copies = matches!(
+            e,
+            Expr::Product(..) | Expr::Div(..) | Expr::Pow(..) | Expr::Call { .. }
+        ) || matches!(e, Expr::Reduce { op, .. } if *op == sharegrad_grammar::ast::ReduceOp::Max);
+        let own = if copies { size(e) } else { 0 };
+        let around = around.saturating_add(own);
+        match e {
+            Expr::Num { .. } => 1,
+            Expr::Tensor { .. } => {
+                *total = total.saturating_add(around);
+                1
+            }
+            Expr::Sum(ts, _) => {
+                1 + ts
+                    .iter()
+                    .map(|(_, t)| walk(t, around, total))
+                    .sum::<usize>()
+            }
+            Expr::Product(fs, _) => 1 + fs.iter().map(|f| walk(f, around, total)).sum::<usize>(),
+            Expr::Div(a, b, _) | Expr::Pow(a, b, _) => {
+                1 + walk(a, around, total) + walk(b, around, total)
+            }
+            Expr::Neg(a, _) => 1 + walk(a, around, total),
+            Expr::Call { args, .. } => {
+                1 + args.iter().map(|a| walk(a, around, total)).sum::<usize>()
+            }
+            Expr::Reduce { body, .. } => 1 + walk(body, around, total),
+        }
+    }
+    fn size(e: &Expr) -> usize {
+        match e {
+            Expr::Num { .. } | Expr::Tensor { .. } => 1,
+            Expr::Sum(ts, _) => 1 + ts.iter().map(|(_, t)| size(t)).sum::<usize>(),
+            Expr::Product(fs, _) => 1 + fs.iter().map(size).sum::<usize>(),
+            Expr::Div(a, b, _) | Expr::Pow(a, b, _) => 1 + size(a) + size(b),
+            Expr::Neg(a, _) => 1 + size(a),
+            Expr::Call { args, .. } => 1 + args.iter().map(size).sum::<usize>(),
+            Expr::Reduce { body, .. } => 1 + size(body),
+        }
+    }
+    let mut total = 0;
+    walk(e, 0, &mut total);
+    total
+}
 
 /// One diagnostic per right-hand side (or function body) that exceeds a
 /// limit, at the first construct that does.
@@ -34,6 +96,21 @@ pub fn check(file: &File) -> Vec<Diagnostic> {
         for e in exprs {
             if let Some(d) = first_excess(e, 0) {
                 out.push(d);
+                break;
+            }
+            let cost = copy_cost(e);
+            if cost > MAX_COPY_COST {
+                out.push(
+                    Diagnostic::new(
+                        e.span(),
+                        format!(
+                            "this right-hand side is too large to differentiate in one piece: its partials would copy {cost} nodes (at most {MAX_COPY_COST})"
+                        ),
+                    )
+                    .note(
+                        "functions, products and quotients repeat their arguments in each read's partial; define repeated or inner parts as tensors of their own (`u_i = ...`)",
+                    ),
+                );
                 break;
             }
         }
@@ -113,6 +190,34 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].span.start, head.len());
         assert!(d[0].message.contains("a product of 257 factors"), "{d:?}");
+    }
+
+    /// `\tanh(e + x \tanh(e))` nested `d` deep, doubling the text per level.
+    fn doubling_nest(d: usize) -> String {
+        let mut e = String::from("y_i + y_{i+1} y_i");
+        for _ in 0..d {
+            e = format!("\\tanh({e}) + y_{{i+1}} \\tanh({e})");
+        }
+        format!("input y_i, 0 \\le i < n\nx_i = \\tanh({e}), 0 \\le i < n\n")
+    }
+
+    #[test]
+    fn partials_too_large_in_all_are_refused_at_the_right_hand_side() {
+        // Depth 6 (about 1400 characters) differentiates in well under a
+        // second; depth 8 (5400) took gigabytes before this limit.
+        assert!(limits(&doubling_nest(5)).is_empty());
+        let d = limits(&doubling_nest(7));
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0]
+            .message
+            .contains("too large to differentiate in one piece"));
+        assert_eq!(d[0].span.start, "input y_i, 0 \\le i < n\nx_i = ".len());
+        // A long sum of small products is linear and stays allowed.
+        let sum = format!(
+            "input y_i, 0 \\le i < n\nparam w_a, 0 \\le a < 3\nx_i = {}\n",
+            vec!["w_1 y_i"; 60000].join(" + ")
+        );
+        assert!(limits(&sum).is_empty());
     }
 
     #[test]
