@@ -47,7 +47,8 @@ use parser::{EqParser, Rule};
 /// [`File::items`]; the errors come back in file order, offsets relative to
 /// `src`.
 pub fn parse(src: &str) -> (File, Vec<SyntaxError>) {
-    let text = split::blank_comments(src);
+    let mut text = split::blank_comments(src);
+    split::separate_aligned_equations(&mut text);
     let mut errors = Vec::new();
     let mut items = Vec::new();
     for stmt in split::split(&text, &mut errors) {

@@ -40,6 +40,108 @@ pub(crate) fn blank_comments(src: &str) -> String {
     String::from_utf8(bytes).unwrap_or_else(|_| src.to_owned())
 }
 
+/// An `aligned` block that holds several equations (a row after `\\` that
+/// does not start with `&`, as in `x_i &= a \\ u_i &= b`) becomes one
+/// statement per equation: its `\begin`/`\end` and a directly enclosing
+/// `\[ \]`, `\( \)`, `$$ $$` or `$ $` are blanked, the `\\` before each
+/// new equation becomes `;`, and its line breaks spaces. Byte offsets stay
+/// as they were (diagnostics read lines off the original source). A block
+/// whose rows all continue one equation (`&= ...`, the seed's chain) is
+/// left alone.
+pub(crate) fn separate_aligned_equations(text: &mut String) {
+    let mut b = std::mem::take(text).into_bytes();
+    let mut i = 0;
+    while let Some(found) = find(&b, i, b"\\begin") {
+        let Some((_, _, body)) = env_group(&b, found + 6) else {
+            i = found + 6;
+            continue;
+        };
+        let Some(end) = find(&b, body, b"\\end") else {
+            break;
+        };
+        let Some((_, _, after)) = env_group(&b, end + 4) else {
+            break;
+        };
+        i = after;
+        // `\\` at bracket depth 0 inside the block, followed by a row that
+        // does not start with `&` (and is not the block's end).
+        let mut seps = Vec::new();
+        let (mut depth, mut k) = (0usize, body);
+        while k < end {
+            match b[k] {
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+                b'\\' if b.get(k + 1) == Some(&b'\\') => {
+                    let next = skip_space(&b, k + 2);
+                    if depth == 0 && next < end && b[next] != b'&' {
+                        seps.push(k);
+                    }
+                    k += 2;
+                    continue;
+                }
+                b'\\' => {
+                    k += 2;
+                    continue;
+                }
+                _ => {}
+            }
+            k += 1;
+        }
+        if seps.is_empty() {
+            continue;
+        }
+        for sep in seps {
+            b[sep] = b';';
+            b[sep + 1] = b' ';
+        }
+        for c in &mut b[body..end] {
+            if *c == b'\n' || *c == b'\r' {
+                *c = b' ';
+            }
+        }
+        b[found..body].fill(b' ');
+        b[end..after].fill(b' ');
+        // A math wrapper right around the block goes too.
+        let before = b[..found].iter().rposition(|c| !c.is_ascii_whitespace());
+        let close = skip_space(&b, after);
+        let pairs: [(&[u8], &[u8]); 4] = [
+            (b"\\[", b"\\]"),
+            (b"\\(", b"\\)"),
+            (b"$$", b"$$"),
+            (b"$", b"$"),
+        ];
+        if let Some(last) = before {
+            for (open, shut) in pairs {
+                let start = (last + 1).checked_sub(open.len());
+                let (Some(start), true) = (start, b[close..].starts_with(shut)) else {
+                    continue;
+                };
+                if &b[start..=last] == open {
+                    b[start..=last].fill(b' ');
+                    b[close..close + shut.len()].fill(b' ');
+                    break;
+                }
+            }
+        }
+    }
+    // Only ASCII bytes were replaced by ASCII bytes.
+    *text = String::from_utf8(b).unwrap_or_default();
+}
+
+fn find(b: &[u8], from: usize, what: &[u8]) -> Option<usize> {
+    b.get(from..)?
+        .windows(what.len())
+        .position(|w| w == what)
+        .map(|p| p + from)
+}
+
+fn skip_space(b: &[u8], mut k: usize) -> usize {
+    while k < b.len() && b[k].is_ascii_whitespace() {
+        k += 1;
+    }
+    k
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Open {
     Paren,

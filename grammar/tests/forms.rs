@@ -509,3 +509,27 @@ fn spans_are_relative_to_the_whole_file() {
     assert_eq!(&src[eq.span.start..eq.span.end], "y = \\frac{1}{2}");
     assert_eq!(&src[eq.rhs.span().start..eq.rhs.span().end], "\\frac{1}{2}");
 }
+
+#[test]
+fn an_aligned_block_may_hold_several_equations() {
+    // A row that starts with a new left-hand side is a new statement; rows
+    // that start with `&` continue the equation above.
+    assert_eq!(
+        ok("\\begin{aligned}\nx_i &= 2 y_i \\\\\nu_i &= x_i\n\\end{aligned}"),
+        ["x[i] := (* 2 y[i])", "u[i] := x[i]"]
+    );
+    assert_eq!(
+        ok("\\[\\begin{aligned}\nx &= a \\\\\n  &= b \\\\\nu &= (c\n + d) \\\\\n\\end{aligned}\\]\ny = e"),
+        ["x := a = b", "u := (c + d)", "y := e"]
+    );
+    assert_eq!(
+        ok("$$\\begin{aligned} x &= a \\\\ u &= b \\end{aligned}$$"),
+        ["x := a", "u := b"]
+    );
+    // An error in one equation leaves the other parsed, at the right place.
+    let src = "\\begin{aligned}\nu &= \\tanh(a +) \\\\\nv &= b\n\\end{aligned}";
+    let (file, errors) = sharegrad_grammar::parse(src);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(&src[errors[0].span.start..errors[0].span.start + 1], ")");
+    assert_eq!(file.items.len(), 1);
+}
