@@ -193,20 +193,25 @@ impl<'m> Gen<'m> {
         // Reads that stay in range over the windows are indexed directly.
         let mut in_range: Vec<(String, Range)> = w.outer.clone();
         in_range.extend(w.binders.iter().cloned());
-        // So are the statement's own reads when its ranges were inferred
-        // (each index takes exactly the values that keep every read inside).
-        let statement = self.m.gradient.occurrences[c.occurrence].statement;
-        let valid = !self.p.statements[statement].bounds_written;
+        // So are the statement's own reads when its ranges were inferred:
+        // each left-hand index takes exactly the values that keep every read
+        // inside, so an index that moves with one is inside. An index of the
+        // window alone (`x_a` under `\max_{a=0}^{n}`) is not covered by the
+        // inference and must be provably inside, or be checked.
+        let statement = &self.p.statements[self.m.gradient.occurrences[c.occurrence].statement];
+        let valid = !statement.bounds_written;
+        let lhs_vars = statement.vars.clone();
+        let inferred = |ix: &Poly| valid && lhs_vars.iter().any(|v| ix.mentions(v));
         let saved = self.unchecked.clone();
-        for (e, own) in [(w.body, valid), (&w.value, false)] {
+        for (e, own) in [(w.body, true), (&w.value, false)] {
             visit_expr(e, &mut |x| {
                 if let Expr::Read(r) = x {
                     let dims = &self.p.tensors[r.tensor].dims;
-                    let inside = own
-                        || r.index.iter().zip(dims).all(|(ix, d)| {
-                            provably_nonneg(&ix.sub(&d.lo), &in_range)
-                                && provably_nonneg(&d.hi.sub(ix), &in_range)
-                        });
+                    let inside = r.index.iter().zip(dims).all(|(ix, d)| {
+                        (own && inferred(ix))
+                            || (provably_nonneg(&ix.sub(&d.lo), &in_range)
+                                && provably_nonneg(&d.hi.sub(ix), &in_range))
+                    });
                     if inside {
                         self.unchecked.insert(read_key(r));
                     }
@@ -229,11 +234,12 @@ impl<'m> Gen<'m> {
         let mut index = Vec::new();
         let mut tests = vec![found];
         for ((g, _), d) in c.scatter.delta.iter().zip(&dims) {
+            let inside_inferred = inferred(g);
             let mut ix = g.clone();
             for (v, arg) in w.window.iter().zip(&args) {
                 ix = ix.substitute(v, &Poly::var(arg));
             }
-            let inside = valid
+            let inside = inside_inferred
                 || (provably_nonneg(&ix.sub(&d.lo), &scope)
                     && provably_nonneg(&d.hi.sub(&ix), &scope));
             if !inside {
