@@ -121,6 +121,18 @@ impl<'s> Resolver<'s> {
             }
         }
         self.check_letter_kinds(file);
+        // Then strides: a letter that multiplies an index variable in a
+        // subscript (`x_{s i + a}`), so that `s` is a size wherever it is
+        // used, also as a number before that subscript (`\frac{s}{2}`).
+        for item in &file.items {
+            if let ast::Item::Equation(e) = item {
+                visit_ast(&e.rhs, &mut |x| {
+                    if let ast::Expr::Tensor { subscripts, .. } = x {
+                        subscripts.iter().for_each(|ix| self.collect_strides(ix));
+                    }
+                });
+            }
+        }
         for item in &file.items {
             if let ast::Item::FnDef(f) = item {
                 if self.fn_defs.contains_key(&f.name.name) {
@@ -176,6 +188,39 @@ impl<'s> Resolver<'s> {
     }
 
     // --- sizes ---------------------------------------------------------
+
+    fn collect_strides(&mut self, e: &ast::IntExpr) {
+        match e {
+            ast::IntExpr::Product(fs, _) => {
+                let has_var = fs.iter().any(|f| {
+                    let mut syms = Vec::new();
+                    int_syms(f, &mut syms);
+                    syms.iter().any(|id| self.index_vars.contains_key(&id.name))
+                });
+                for f in fs {
+                    match f {
+                        ast::IntExpr::Sym(id)
+                            if has_var
+                                && !self.index_vars.contains_key(&id.name)
+                                && !self.is_size(&id.name) =>
+                        {
+                            self.sizes.push(id.name.clone());
+                        }
+                        other => self.collect_strides(other),
+                    }
+                }
+            }
+            ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| self.collect_strides(t)),
+            ast::IntExpr::Neg(a, _) => self.collect_strides(a),
+            ast::IntExpr::FloorDiv(a, b, _)
+            | ast::IntExpr::CeilDiv(a, b, _)
+            | ast::IntExpr::Div(a, b, _) => {
+                self.collect_strides(a);
+                self.collect_strides(b);
+            }
+            ast::IntExpr::Num(..) | ast::IntExpr::Sym(_) => {}
+        }
+    }
 
     fn collect_bound_sizes(&mut self, bounds: &[ast::Bound]) {
         for b in bounds {

@@ -448,3 +448,16 @@ fn max_reduction_in_a_function_body() {
         (3, 8),
     );
 }
+
+#[test]
+fn a_stride_is_a_size_before_its_subscript_too() {
+    // `s` is a size because it multiplies `i` in a subscript; using it as a
+    // number earlier in the statement or the file is fine.
+    for body in [
+        "x_i = \\frac{s}{2} \\sum_a w_a y_{s i + a}, 0 \\le i < 3",
+        "z = s\nx_i = \\sum_a w_a y_{s i + a}, 0 \\le i < 3",
+    ] {
+        let m = sharegrad_core::compile(&format!("{HEAD}{body}\n")).expect(body);
+        assert!(m.program.sizes.contains(&"s".to_string()), "{body}");
+    }
+}
