@@ -516,6 +516,26 @@ impl<'s> Resolver<'s> {
         let Some(body) = self.expr(&f.body, &scope) else {
             return;
         };
+        // A function is a formula in its parameter alone: the generated code
+        // passes it no sizes.
+        let mut sizes = std::collections::BTreeSet::new();
+        body.visit(&mut |e| match e {
+            Expr::Size(n) => {
+                sizes.insert(n.clone());
+            }
+            Expr::Reduce { range, .. } => {
+                sizes.extend(range.lo.sizes());
+                sizes.extend(range.hi.sizes());
+            }
+            _ => {}
+        });
+        if let Some(size) = sizes.first() {
+            self.err(
+                f.body.span(),
+                format!("function `{name}` uses the size `{size}`; a function body may use only its parameter, numbers and functions (use the size in the equation that calls `{name}`)"),
+            );
+            return;
+        }
         if let Some(span) = self.fn_cycle(&name, &f.body, &mut Vec::new()) {
             self.err(span, format!("function `{name}` calls itself"));
             return;

@@ -461,3 +461,14 @@ fn a_stride_is_a_size_before_its_subscript_too() {
         assert!(m.program.sizes.contains(&"s".to_string()), "{body}");
     }
 }
+
+#[test]
+fn size_in_a_function_body() {
+    // The generated code passes a function no sizes; `check` used to accept
+    // this and `rust` to fail without a position.
+    expect(
+        "f(u) = \\sum_{b=0}^{n} u\nx_i = f(y_i)",
+        "function `f` uses the size `n`",
+        (3, 8),
+    );
+}
