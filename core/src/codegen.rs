@@ -528,6 +528,13 @@ impl<'m> Gen<'m> {
             return self.one();
         }
         let t = self.ty();
+        // `\pi` in the model (clippy's `approx_constant` rejects the digits).
+        if x == std::f64::consts::PI {
+            return match self.real {
+                RealType::Generic => Code::atom("T::from_f64(::core::f64::consts::PI)"),
+                _ => Code::atom(format!("::core::{t}::consts::PI")),
+            };
+        }
         if !x.is_finite() {
             let c = if x.is_nan() {
                 "NAN"
@@ -2395,7 +2402,7 @@ impl<'m> Gen<'m> {
                 };
                 let _ = writeln!(
                     s,
-                    "/// `{shown}({}) = {def}`.\n#[inline]\nfn {id}{g}({pname}: {ty}) -> {ty} {{ {} {} }}",
+                    "/// `{shown}({}) = {def}`.\n#[inline]\n#[allow(clippy::approx_constant)]\nfn {id}{g}({pname}: {ty}) -> {ty} {{ {} {} }}",
                     uf.param,
                     out.join(" "),
                     c.text

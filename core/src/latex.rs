@@ -464,17 +464,23 @@ impl<'a> Derivation<'a> {
             let h = math::name_tex(&f.name);
             let n = Notation::default();
             match (&f.body, &f.derivative) {
-                (Some(b), Some(d)) => self.para(vec![
-                    t("The function "),
-                    m(format!("{h}({z}) = {}", math::expr(p, b, &n))),
-                    t(" has the derivative "),
-                    m(format!("{h}'({z}) = {}", math::expr(p, d, &n))),
-                    t("; the derivation keeps the names "),
-                    m(h.clone()),
-                    t(" and "),
-                    m(format!("{h}'")),
-                    t("."),
-                ]),
+                (Some(b), Some(d)) => {
+                    // Displayed, so that a long body or derivative breaks
+                    // across lines instead of running off the page.
+                    self.para(vec![
+                        t("The function "),
+                        m(h.clone()),
+                        t(" and its derivative (the derivation keeps the names "),
+                        m(h.clone()),
+                        t(" and "),
+                        m(format!("{h}'")),
+                        t("):"),
+                    ]);
+                    self.display(vec![
+                        Line::eq(format!("{h}({z})"), math::pieces(p, b, &n)),
+                        Line::eq(format!("{h}'({z})"), math::pieces(p, d, &n)),
+                    ]);
+                }
                 _ => self.para(vec![
                     t("The function "),
                     m(h.clone()),

@@ -1169,6 +1169,11 @@ impl<'s> Resolver<'s> {
             if self.is_size(&key) {
                 return Some(Expr::Size(key));
             }
+            // `\pi` is the number unless the file names a tensor so
+            // (`\sqrt{2/\pi}` in a GELU).
+            if name.greek && key == "pi" && !self.later.contains_key(&key) {
+                return Some(Expr::Num(std::f64::consts::PI));
+            }
         }
         if self.broken.contains(&key) && self.tensor_id(&key).is_none() {
             return None;

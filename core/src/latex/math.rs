@@ -432,6 +432,10 @@ fn pred(p: &Program, pr: &Pred, n: &Notation) -> String {
 
 /// A number as people write it; simple fractions as `\tfrac{1}{2}`.
 pub fn num(x: f64) -> String {
+    // `\pi` in the model is this number in the IR.
+    if x == std::f64::consts::PI {
+        return "\\pi".to_string();
+    }
     if x.fract() != 0.0 && x.is_finite() {
         for d in [2.0, 3.0, 4.0, 5.0, 8.0] {
             let k = x * d;
@@ -458,10 +462,15 @@ fn exponent(x: f64) -> String {
     fmt_num(x)
 }
 
+/// Width (em) beyond which a parenthesised sum factor is opened into
+/// breakable pieces.
+const LONG_FACTOR_EM: f32 = 24.0;
+
 /// Splits an expression into pieces at the places a long display line may
 /// break: between the terms of a sum, between the factors of a product,
-/// after the operator of a reduction. Concatenated, the pieces are
-/// [`expr`].
+/// inside a long sum that is a product's last factor, after the operator of
+/// a reduction. Concatenated, the pieces are [`expr`] (with `\Bigl( \Bigr)`
+/// around such an opened sum).
 pub fn pieces(p: &Program, e: &Expr, n: &Notation) -> Vec<String> {
     match e {
         Expr::Add(ts) => {
@@ -481,6 +490,24 @@ pub fn pieces(p: &Program, e: &Expr, n: &Notation) -> Vec<String> {
                 }
                 out.extend(sub);
             }
+            out
+        }
+        // A long sum as the last factor (a derivative `\tfrac12 (1 + ... )`)
+        // opens into its terms, between parentheses that may sit on
+        // different lines (`\Bigl( \Bigr)`, unlike `\left( \right)`).
+        Expr::Mul(fs)
+            if matches!(fs.last(), Some(Expr::Add(_)))
+                && super::layout::width(&expr(p, &fs[fs.len() - 1], n)) > LONG_FACTOR_EM =>
+        {
+            let (last, head) = fs.split_last().expect("a last factor");
+            let mut out = factors(p, head, n);
+            let mut inner = pieces(p, last, n);
+            let sep = if head.is_empty() { "" } else { "\\, " };
+            inner[0] = format!("{sep}\\Bigl({}", inner[0]);
+            if let Some(end) = inner.last_mut() {
+                end.push_str("\\Bigr)");
+            }
+            out.extend(inner);
             out
         }
         Expr::Mul(fs) => factors(p, fs, n),
