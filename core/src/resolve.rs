@@ -776,14 +776,22 @@ impl<'s> Resolver<'s> {
             .collect();
         // The reduction becomes the root of its own statement: linear there.
         let rhs = self.hoist(reduce.clone(), &vars, true);
-        self.aux_count += 1;
         let letter = match &reduce {
             Expr::Reduce {
                 op: ReduceOp::Max, ..
             } => "M",
             _ => "S",
         };
-        let label = format!("[{}]", self.aux_count);
+        // The next number whose name the file does not use itself (a user
+        // tensor `S^{[1]}` keeps its name).
+        let label = loop {
+            self.aux_count += 1;
+            let label = format!("[{}]", self.aux_count);
+            let key = format!("{letter}^{label}");
+            if self.tensor_id(&key).is_none() && !self.later.contains_key(&key) {
+                break label;
+            }
+        };
         let id = self.tensors.len();
         self.push_tensor(Tensor {
             key: format!("{letter}^{label}"),

@@ -472,3 +472,20 @@ fn size_in_a_function_body() {
         (3, 8),
     );
 }
+
+#[test]
+fn hoisted_sums_do_not_take_a_users_name() {
+    let m = sharegrad_core::compile(&format!(
+        "{HEAD}S^{{[1]}}_j = 2 y_j\nE = \\tanh(\\sum_j S^{{[1]}}_j) + \\tanh(\\sum_j y_j)\n"
+    ))
+    .expect("compiles");
+    let keys: Vec<&str> = m.program.tensors.iter().map(|t| t.key.as_str()).collect();
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len(), "{keys:?}");
+    assert!(
+        keys.contains(&"S^[2]") && keys.contains(&"S^[3]"),
+        "{keys:?}"
+    );
+}
