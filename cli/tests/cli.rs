@@ -25,7 +25,7 @@ fn fixtures() -> Vec<PathBuf> {
 
 fn flat(v: &Value) -> Vec<f64> {
     match v {
-        Value::Array(a) => a.iter().map(|x| x.as_f64().unwrap()).collect(),
+        Value::Array(a) => a.iter().flat_map(flat).collect(),
         x => vec![x.as_f64().unwrap()],
     }
 }
@@ -37,43 +37,62 @@ fn pytorch_fixtures_match_through_eval() {
     let all = fixtures();
     assert_eq!(all.len(), 5);
     for dir in all {
-        let out = sharegrad(&[
-            "eval",
-            dir.join("model.eq").to_str().unwrap(),
-            "--data",
-            dir.join("data.json").to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
+        matches_pytorch(&dir);
+    }
+}
+
+/// The same for our own PyTorch references (tests/torch/make.py), for models
+/// written after the project's fixtures.
+#[test]
+fn our_pytorch_references_match_through_eval() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/torch");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            matches_pytorch(&path);
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+fn matches_pytorch(dir: &Path) {
+    let out = sharegrad(&[
+        "eval",
+        dir.join("model.eq").to_str().unwrap(),
+        "--data",
+        dir.join("data.json").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    for section in ["values", "grads"] {
+        let (g, w) = (
+            got[section].as_object().unwrap(),
+            want[section].as_object().unwrap(),
         );
-        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
-        let want: Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap())
-                .unwrap();
-        for section in ["values", "grads"] {
-            let (g, w) = (
-                got[section].as_object().unwrap(),
-                want[section].as_object().unwrap(),
-            );
-            assert_eq!(
-                g.keys().collect::<Vec<_>>(),
-                w.keys().collect::<Vec<_>>(),
-                "{}: keys of {section}",
-                dir.display()
-            );
-            for (k, wv) in w {
-                let (gv, wv) = (flat(&g[k]), flat(wv));
-                assert_eq!(gv.len(), wv.len(), "{}: {section}.{k}", dir.display());
-                for (i, (a, b)) in gv.iter().zip(&wv).enumerate() {
-                    assert!(
-                        (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
-                        "{}: {section}.{k}[{i}] = {a}, want {b}",
-                        dir.display()
-                    );
-                }
+        assert_eq!(
+            g.keys().collect::<Vec<_>>(),
+            w.keys().collect::<Vec<_>>(),
+            "{}: keys of {section}",
+            dir.display()
+        );
+        for (k, wv) in w {
+            let (gv, wv) = (flat(&g[k]), flat(wv));
+            assert_eq!(gv.len(), wv.len(), "{}: {section}.{k}", dir.display());
+            for (i, (a, b)) in gv.iter().zip(&wv).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
+                    "{}: {section}.{k}[{i}] = {a}, want {b}",
+                    dir.display()
+                );
             }
         }
     }
