@@ -812,6 +812,8 @@ impl Builder {
                 let inner = kids(&args_pair).into_iter().next().expect("grammar: arg");
                 vec![self.expr(inner, arg_depth)?]
             }
+            // The same pieces as a product that starts with a reduction.
+            Rule::reduce_arg => vec![self.product(args_pair, arg_depth)?],
             _ => {
                 // bare_arg: an atom and an optional power.
                 let mut it = kids(&args_pair).into_iter();

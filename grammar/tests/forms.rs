@@ -533,3 +533,21 @@ fn an_aligned_block_may_hold_several_equations() {
     assert_eq!(&src[errors[0].span.start..errors[0].span.start + 1], ")");
     assert_eq!(file.items.len(), 1);
 }
+
+#[test]
+fn a_reduction_is_a_bare_function_argument() {
+    // Log-sum-exp as papers write it: the reduction takes the rest of the
+    // product, and a `+` ends the argument.
+    assert_eq!(
+        rhs("\\log \\sum_k \\exp(x_k)"),
+        rhs("\\log(\\sum_k \\exp(x_k))")
+    );
+    assert_eq!(
+        rhs("\\log \\sum_k a_k b + c"),
+        rhs("\\log(\\sum_k a_k b) + c")
+    );
+    assert_eq!(
+        rhs("\\sqrt \\sum_{i} x_i^2 / n"),
+        rhs("\\sqrt{\\sum_{i} x_i^2 / n}")
+    );
+}
