@@ -36,47 +36,27 @@ pub const MAX_COPY_COST: usize = 1 << 19;
 /// (`\tanh(\tanh(a) + b \tanh(a))`, each level doubling the text) grow it
 /// quadratically in the text, beyond what the depth limit catches.
 pub fn copy_cost(e: &Expr) -> usize {
-    fn walk(e: &Expr, around: usize, total: &mut usize) -> usize {
-        // Returns the node count of `e`; adds each read's cost to `total`.
+    // Adds each read's cost to `total`; `around` is the size of the copying
+    // constructs above `e`.
+    fn walk(e: &Expr, around: usize, total: &mut usize) {
         let copies = matches!(
             e,
             Expr::Product(..) | Expr::Div(..) | Expr::Pow(..) | Expr::Call { .. }
         ) || matches!(e, Expr::Reduce { op, .. } if *op == sharegrad_grammar::ast::ReduceOp::Max);
-        let own = if copies { size(e) } else { 0 };
-        let around = around.saturating_add(own);
-        match e {
-            Expr::Num { .. } => 1,
-            Expr::Tensor { .. } => {
-                *total = total.saturating_add(around);
-                1
-            }
-            Expr::Sum(ts, _) => {
-                1 + ts
-                    .iter()
-                    .map(|(_, t)| walk(t, around, total))
-                    .sum::<usize>()
-            }
-            Expr::Product(fs, _) => 1 + fs.iter().map(|f| walk(f, around, total)).sum::<usize>(),
-            Expr::Div(a, b, _) | Expr::Pow(a, b, _) => {
-                1 + walk(a, around, total) + walk(b, around, total)
-            }
-            Expr::Neg(a, _) => 1 + walk(a, around, total),
-            Expr::Call { args, .. } => {
-                1 + args.iter().map(|a| walk(a, around, total)).sum::<usize>()
-            }
-            Expr::Reduce { body, .. } => 1 + walk(body, around, total),
+        let around = if copies {
+            around.saturating_add(size(e))
+        } else {
+            around
+        };
+        if let Expr::Tensor { .. } = e {
+            *total = total.saturating_add(around);
+        }
+        for c in e.children() {
+            walk(c, around, total);
         }
     }
     fn size(e: &Expr) -> usize {
-        match e {
-            Expr::Num { .. } | Expr::Tensor { .. } => 1,
-            Expr::Sum(ts, _) => 1 + ts.iter().map(|(_, t)| size(t)).sum::<usize>(),
-            Expr::Product(fs, _) => 1 + fs.iter().map(size).sum::<usize>(),
-            Expr::Div(a, b, _) | Expr::Pow(a, b, _) => 1 + size(a) + size(b),
-            Expr::Neg(a, _) => 1 + size(a),
-            Expr::Call { args, .. } => 1 + args.iter().map(size).sum::<usize>(),
-            Expr::Reduce { body, .. } => 1 + size(body),
-        }
+        1 + e.children().into_iter().map(size).sum::<usize>()
     }
     let mut total = 0;
     walk(e, 0, &mut total);
@@ -141,33 +121,22 @@ fn first_excess(e: &Expr, depth: usize) -> Option<Diagnostic> {
             ),
         );
     }
-    match e {
-        Expr::Num { .. } | Expr::Tensor { .. } => None,
-        Expr::Sum(terms, _) => terms.iter().find_map(|(_, t)| first_excess(t, depth)),
-        Expr::Product(fs, span) => {
-            if fs.len() > MAX_FACTORS {
-                return Some(
-                    Diagnostic::new(
-                        *span,
-                        format!(
-                            "a product of {} factors; at most {MAX_FACTORS}",
-                            fs.len()
-                        ),
-                    )
-                    .note(
-                        "its derivative repeats the other factors for each one; write repeated factors as a power (`y_i^{300}`) or split the product into statements",
-                    ),
-                );
-            }
-            fs.iter().find_map(|f| first_excess(f, depth))
+    if let Expr::Product(fs, span) = e {
+        if fs.len() > MAX_FACTORS {
+            return Some(
+                Diagnostic::new(
+                    *span,
+                    format!("a product of {} factors; at most {MAX_FACTORS}", fs.len()),
+                )
+                .note(
+                    "its derivative repeats the other factors for each one; write repeated factors as a power (`y_i^{300}`) or split the product into statements",
+                ),
+            );
         }
-        Expr::Div(a, b, _) | Expr::Pow(a, b, _) => {
-            first_excess(a, depth).or_else(|| first_excess(b, depth))
-        }
-        Expr::Neg(a, _) => first_excess(a, depth),
-        Expr::Call { args, .. } => args.iter().find_map(|a| first_excess(a, depth)),
-        Expr::Reduce { body, .. } => first_excess(body, depth),
     }
+    e.children()
+        .into_iter()
+        .find_map(|c| first_excess(c, depth))
 }
 
 #[cfg(test)]

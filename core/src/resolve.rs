@@ -1574,17 +1574,8 @@ fn int_syms<'a>(e: &'a ast::IntExpr, out: &mut Vec<&'a ast::Ident>) {
 /// Calls `f` on every node of a syntax tree, parents first.
 fn visit_ast<'a>(e: &'a ast::Expr, f: &mut dyn FnMut(&'a ast::Expr)) {
     f(e);
-    match e {
-        ast::Expr::Num { .. } | ast::Expr::Tensor { .. } => {}
-        ast::Expr::Sum(ts, _) => ts.iter().for_each(|(_, t)| visit_ast(t, f)),
-        ast::Expr::Product(fs, _) => fs.iter().for_each(|x| visit_ast(x, f)),
-        ast::Expr::Div(a, b, _) | ast::Expr::Pow(a, b, _) => {
-            visit_ast(a, f);
-            visit_ast(b, f);
-        }
-        ast::Expr::Neg(a, _) => visit_ast(a, f),
-        ast::Expr::Call { args, .. } => args.iter().for_each(|x| visit_ast(x, f)),
-        ast::Expr::Reduce { body, .. } => visit_ast(body, f),
+    for c in e.children() {
+        visit_ast(c, f);
     }
 }
 

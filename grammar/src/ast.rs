@@ -337,6 +337,20 @@ impl Expr {
             Expr::Div(_, _, s) | Expr::Neg(_, s) | Expr::Pow(_, _, s) => *s,
         }
     }
+
+    /// The sub-expressions, in the order written (a reduction's body; not
+    /// its limits, which are integer expressions).
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Num { .. } | Expr::Tensor { .. } => Vec::new(),
+            Expr::Sum(ts, _) => ts.iter().map(|(_, t)| t).collect(),
+            Expr::Product(fs, _) => fs.iter().collect(),
+            Expr::Div(a, b, _) | Expr::Pow(a, b, _) => vec![&**a, &**b],
+            Expr::Neg(a, _) => vec![&**a],
+            Expr::Call { args, .. } => args.iter().collect(),
+            Expr::Reduce { body, .. } => vec![&**body],
+        }
+    }
 }
 
 /// A syntax error: where, and what was expected there in the user's terms.
