@@ -190,35 +190,21 @@ impl<'s> Resolver<'s> {
     // --- sizes ---------------------------------------------------------
 
     fn collect_strides(&mut self, e: &ast::IntExpr) {
-        match e {
-            ast::IntExpr::Product(fs, _) => {
-                let has_var = fs.iter().any(|f| {
-                    let mut syms = Vec::new();
-                    int_syms(f, &mut syms);
-                    syms.iter().any(|id| self.index_vars.contains_key(&id.name))
-                });
-                for f in fs {
-                    match f {
-                        ast::IntExpr::Sym(id)
-                            if has_var
-                                && !self.index_vars.contains_key(&id.name)
-                                && !self.is_size(&id.name) =>
-                        {
-                            self.sizes.push(id.name.clone());
-                        }
-                        other => self.collect_strides(other),
+        if let ast::IntExpr::Product(fs, _) = e {
+            let has_var = fs
+                .iter()
+                .any(|f| mentions(f, |n| self.index_vars.contains_key(n)));
+            for f in fs {
+                if let ast::IntExpr::Sym(id) = f {
+                    if has_var && !self.index_vars.contains_key(&id.name) && !self.is_size(&id.name)
+                    {
+                        self.sizes.push(id.name.clone());
                     }
                 }
             }
-            ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| self.collect_strides(t)),
-            ast::IntExpr::Neg(a, _) => self.collect_strides(a),
-            ast::IntExpr::FloorDiv(a, b, _)
-            | ast::IntExpr::CeilDiv(a, b, _)
-            | ast::IntExpr::Div(a, b, _) => {
-                self.collect_strides(a);
-                self.collect_strides(b);
-            }
-            ast::IntExpr::Num(..) | ast::IntExpr::Sym(_) => {}
+        }
+        for c in e.children() {
+            self.collect_strides(c);
         }
     }
 
@@ -231,21 +217,11 @@ impl<'s> Resolver<'s> {
     }
 
     fn collect_int_syms(&mut self, e: &ast::IntExpr) {
-        match e {
-            ast::IntExpr::Num(..) => {}
-            ast::IntExpr::Sym(id) => {
-                if !self.sizes.contains(&id.name) {
-                    self.sizes.push(id.name.clone());
-                }
-            }
-            ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| self.collect_int_syms(t)),
-            ast::IntExpr::Product(fs, _) => fs.iter().for_each(|f| self.collect_int_syms(f)),
-            ast::IntExpr::Neg(a, _) => self.collect_int_syms(a),
-            ast::IntExpr::FloorDiv(a, b, _)
-            | ast::IntExpr::CeilDiv(a, b, _)
-            | ast::IntExpr::Div(a, b, _) => {
-                self.collect_int_syms(a);
-                self.collect_int_syms(b);
+        let mut syms = Vec::new();
+        int_syms(e, &mut syms);
+        for id in syms {
+            if !self.sizes.contains(&id.name) {
+                self.sizes.push(id.name.clone());
             }
         }
     }
@@ -518,7 +494,7 @@ impl<'s> Resolver<'s> {
         };
         // A function is a formula in its parameter alone: the generated code
         // passes it no sizes.
-        let mut sizes = std::collections::BTreeSet::new();
+        let mut sizes = BTreeSet::new();
         body.visit(&mut |e| match e {
             Expr::Size(n) => {
                 sizes.insert(n.clone());
@@ -1377,11 +1353,9 @@ impl<'s> Resolver<'s> {
             ast::IntExpr::Product(fs, _) => {
                 // A letter multiplying an index variable, or a bracketed sum
                 // with one (`s(i + a)`), is a coefficient: a size.
-                let has_var = fs.iter().any(|f| {
-                    let mut syms = Vec::new();
-                    int_syms(f, &mut syms);
-                    syms.iter().any(|id| scope.vars.contains(&id.name))
-                });
+                let has_var = fs
+                    .iter()
+                    .any(|f| mentions(f, |n| scope.vars.iter().any(|v| v == n)));
                 let mut acc = Poly::int(1);
                 let mut with_sizes = 0;
                 for f in fs {
@@ -1557,18 +1531,16 @@ fn letter_uses(item: &ast::Item) -> (Vec<&ast::Ident>, Vec<&ast::Ident>) {
 /// The symbols of an integer expression.
 fn int_syms<'a>(e: &'a ast::IntExpr, out: &mut Vec<&'a ast::Ident>) {
     match e {
-        ast::IntExpr::Num(..) => {}
         ast::IntExpr::Sym(id) => out.push(id),
-        ast::IntExpr::Sum(ts, _) => ts.iter().for_each(|(_, t)| int_syms(t, out)),
-        ast::IntExpr::Product(fs, _) => fs.iter().for_each(|f| int_syms(f, out)),
-        ast::IntExpr::Neg(a, _) => int_syms(a, out),
-        ast::IntExpr::FloorDiv(a, b, _)
-        | ast::IntExpr::CeilDiv(a, b, _)
-        | ast::IntExpr::Div(a, b, _) => {
-            int_syms(a, out);
-            int_syms(b, out);
-        }
+        _ => e.children().into_iter().for_each(|c| int_syms(c, out)),
     }
+}
+
+/// True when a symbol of `e` satisfies `pred`.
+fn mentions(e: &ast::IntExpr, pred: impl Fn(&str) -> bool) -> bool {
+    let mut syms = Vec::new();
+    int_syms(e, &mut syms);
+    syms.iter().any(|id| pred(&id.name))
 }
 
 /// Calls `f` on every node of a syntax tree, parents first.

@@ -112,6 +112,19 @@ pub enum IntExpr {
 }
 
 impl IntExpr {
+    /// The sub-expressions, in the order written.
+    pub fn children(&self) -> Vec<&IntExpr> {
+        match self {
+            IntExpr::Num(..) | IntExpr::Sym(_) => Vec::new(),
+            IntExpr::Sum(ts, _) => ts.iter().map(|(_, t)| t).collect(),
+            IntExpr::Product(fs, _) => fs.iter().collect(),
+            IntExpr::Neg(a, _) => vec![&**a],
+            IntExpr::FloorDiv(a, b, _) | IntExpr::CeilDiv(a, b, _) | IntExpr::Div(a, b, _) => {
+                vec![&**a, &**b]
+            }
+        }
+    }
+
     /// The range this expression was written at.
     pub fn span(&self) -> Span {
         match self {
