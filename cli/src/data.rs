@@ -22,8 +22,10 @@ use std::collections::BTreeMap;
 
 /// Reads a data file.
 pub fn parse_data(text: &str) -> Result<Data, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    serde_json::from_str::<UniqueKeys>(text).map_err(|e| format!("invalid data: {e}"))?;
+    let UniqueKeys(v) = serde_json::from_str(text).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => format!("invalid data: {e}"),
+        _ => format!("invalid JSON: {e}"),
+    })?;
     let Value::Object(top) = v else {
         return Err(format!(
             "the data must be a JSON object with \"sizes\", \"tensors\" and \"seed\", not {}",
@@ -225,55 +227,64 @@ fn number(s: &mut String, x: f64) {
     }
 }
 
-/// Any JSON value in which no object names a key twice: serde_json keeps the
+/// A JSON value in which no object names a key twice: serde_json keeps the
 /// last of two equal keys without a word, so `{"n": 3, "n": 4}` would
-/// silently mean `n = 4`. Deserialising into this type only checks.
-struct UniqueKeys;
+/// silently mean `n = 4`. Read in one pass, as serde_json's own `Value`.
+struct UniqueKeys(Value);
 
 impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueKeys)
+        d.deserialize_any(UniqueKeysVisitor)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
     type Value = UniqueKeys;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(UniqueKeys)
+    fn visit_bool<E>(self, b: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::Bool(b)))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(UniqueKeys)
+    fn visit_i64<E>(self, x: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::from(x)))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(UniqueKeys)
+    fn visit_u64<E>(self, x: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::from(x)))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(UniqueKeys)
+    fn visit_f64<E>(self, x: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::from(x)))
     }
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(UniqueKeys)
+    fn visit_str<E>(self, x: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::String(x.to_owned())))
     }
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(UniqueKeys)
+    fn visit_string<E>(self, x: String) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::String(x)))
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys(Value::Null))
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
-        let mut seen = std::collections::BTreeSet::new();
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        let mut out = Vec::new();
+        while let Some(UniqueKeys(x)) = seq.next_element()? {
+            out.push(x);
+        }
+        Ok(UniqueKeys(Value::Array(out)))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut out = serde_json::Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
+            if out.contains_key(&key) {
                 return Err(serde::de::Error::custom(format!(
                     "the key \"{key}\" appears twice in one object"
                 )));
             }
-            map.next_value::<UniqueKeys>()?;
+            let UniqueKeys(x) = map.next_value()?;
+            out.insert(key, x);
         }
-        Ok(UniqueKeys)
+        Ok(UniqueKeys(Value::Object(out)))
     }
 }
 
