@@ -184,6 +184,15 @@ mod tests {
         assert!(text.contains("m.eq:1:505"));
     }
 
+    /// The excerpt of an error "here" at the character at byte `at`.
+    fn here(src: &str, at: usize) -> String {
+        render(
+            "m.eq",
+            src,
+            &[Diagnostic::new(Span::new(at, at + 1), "here")],
+        )
+    }
+
     #[test]
     fn lone_carriage_returns_end_lines() {
         let src = "input y_i, 0 \\le i < n\rx_i = y_{i+j}\r";
@@ -195,11 +204,7 @@ mod tests {
         // The `\n` of a `\r\n` is still on the line the `\r` ends.
         assert_eq!(line_col(crlf, 2), (1, 3));
         let at = src.find('j').unwrap();
-        let text = render(
-            "m.eq",
-            src,
-            &[Diagnostic::new(Span::new(at, at + 1), "here")],
-        );
+        let text = here(src, at);
         assert_eq!(
             text,
             "error: here\n --> m.eq:2:12\n  |\n2 | x_i = y_{i+j}\n  |            ^\n\n"
@@ -210,11 +215,7 @@ mod tests {
     fn control_characters_are_shown_not_echoed() {
         let src = "x_i = \u{0}\u{1b}y\u{7f}\u{85}\u{200b} + q";
         let at = src.find('q').unwrap();
-        let text = render(
-            "m.eq",
-            src,
-            &[Diagnostic::new(Span::new(at, at + 1), "here")],
-        );
+        let text = here(src, at);
         assert!(
             !text.chars().any(|c| c.is_control() && c != '\n'),
             "{text:?}"
@@ -236,11 +237,7 @@ mod tests {
         let at = src.find('q').unwrap();
         assert_eq!(line_col(src, at), (1, 7));
         assert_eq!(line_col(src, 3), (1, 1));
-        let text = render(
-            "m.eq",
-            src,
-            &[Diagnostic::new(Span::new(at, at + 1), "here")],
-        );
+        let text = here(src, at);
         assert!(text.contains("1 | x_i = q\n  |       ^\n"), "{text:?}");
     }
 
