@@ -220,12 +220,8 @@ pub fn check_summary(m: &Model) -> String {
         }
     );
     let _ = writeln!(out, "\ntensors:");
-    let outputs: std::collections::BTreeSet<&str> = p
-        .outputs
-        .iter()
-        .map(|&o| p.tensors[o].key.as_str())
-        .collect();
-    for t in &p.tensors {
+    let outputs: std::collections::BTreeSet<TensorId> = p.outputs.iter().copied().collect();
+    for (id, t) in p.tensors.iter().enumerate() {
         let kind = match t.kind {
             TensorKind::Leaf(DeclKind::Input) => "input",
             TensorKind::Leaf(DeclKind::Param) => "param",
@@ -239,7 +235,7 @@ pub fn check_summary(m: &Model) -> String {
             .zip(&t.dims)
             .map(|(i, r)| format!("{} <= {i} <= {}", r.lo, r.hi))
             .collect();
-        let out_mark = if outputs.contains(t.key.as_str()) {
+        let out_mark = if outputs.contains(&id) {
             "  (output)"
         } else {
             ""
