@@ -12,6 +12,16 @@ fn sharegrad(args: &[&str]) -> Output {
         .expect("runs")
 }
 
+/// `sharegrad check` on `text` written to `name` in a directory of this
+/// test run.
+fn check_text(name: &str, text: &str) -> Output {
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    sharegrad(&["check", path.to_str().unwrap()])
+}
+
 fn fixtures() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -100,13 +110,9 @@ fn matches_pytorch(dir: &Path) {
 
 #[test]
 fn model_errors_exit_1_with_file_line_column_and_caret() {
-    let dir = std::env::temp_dir().join(format!("sharegrad-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("bad.eq");
-    std::fs::write(&path, "input y_j, 0 \\le j < n\nx_i = y_{i+j}\n").unwrap();
-    let out = sharegrad(&["check", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = check_text("bad.eq", "input y_j, 0 \\le j < n\nx_i = y_{i+j}\n");
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("index `j` is not bound"), "{err}");
     assert!(err.contains("bad.eq:2:12"), "{err}");
     assert!(err.contains("2 | x_i = y_{i+j}\n  |            ^"), "{err}");
@@ -115,14 +121,10 @@ fn model_errors_exit_1_with_file_line_column_and_caret() {
 
 #[test]
 fn odd_line_ends_and_control_characters_are_shown_not_echoed() {
-    let dir = std::env::temp_dir().join(format!("sharegrad-cli-ctl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     // Old Mac line ends: three lines, the error on the third.
-    let path = dir.join("mac.eq");
-    std::fs::write(&path, "input y_j, 0 \\le j < n\r% note\rx_i = y_{i+k}\r").unwrap();
-    let out = sharegrad(&["check", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = check_text("mac.eq", "input y_j, 0 \\le j < n\r% note\rx_i = y_{i+k}\r");
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("index `k` is not bound"), "{err}");
     assert!(err.contains("mac.eq:3:12"), "{err}");
     assert!(
@@ -132,11 +134,9 @@ fn odd_line_ends_and_control_characters_are_shown_not_echoed() {
     assert!(!err.contains('\r'), "{err:?}");
     // A NUL byte: named in the message, drawn as a control picture, and
     // the caret still under it.
-    let path = dir.join("nul.eq");
-    std::fs::write(&path, "input y_j, 0 \\le j < n\nx_j = y_j \u{0} 2\n").unwrap();
-    let out = sharegrad(&["check", path.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = check_text("nul.eq", "input y_j, 0 \\le j < n\nx_j = y_j \u{0} 2\n");
     let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("unexpected `\\u{0}`"), "{err:?}");
     assert!(err.contains("nul.eq:2:11"), "{err}");
     assert!(
@@ -145,14 +145,12 @@ fn odd_line_ends_and_control_characters_are_shown_not_echoed() {
     );
     assert!(!err.contains('\u{0}'), "{err:?}");
     // A byte-order mark is skipped: the model checks.
-    let path = dir.join("bom.eq");
-    std::fs::write(&path, "\u{feff}input y_j, 0 \\le j < n\r\nx_j = 2 y_j\r\n").unwrap();
-    let out = sharegrad(&["check", path.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = check_text(
+        "bom.eq",
+        "\u{feff}input y_j, 0 \\le j < n\r\nx_j = 2 y_j\r\n",
     );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
 }
 
 #[test]
