@@ -126,11 +126,13 @@ impl<'s> Resolver<'s> {
         // used, also as a number before that subscript (`\frac{s}{2}`).
         for item in &file.items {
             if let ast::Item::Equation(e) = item {
-                visit_ast(&e.rhs, &mut |x| {
-                    if let ast::Expr::Tensor { subscripts, .. } = x {
-                        subscripts.iter().for_each(|ix| self.collect_strides(ix));
-                    }
-                });
+                for rhs in std::iter::once(&e.rhs).chain(&e.restated) {
+                    visit_ast(rhs, &mut |x| {
+                        if let ast::Expr::Tensor { subscripts, .. } = x {
+                            subscripts.iter().for_each(|ix| self.collect_strides(ix));
+                        }
+                    });
+                }
             }
         }
         for item in &file.items {
@@ -1360,31 +1362,31 @@ impl<'s> Resolver<'s> {
                 let mut with_sizes = 0;
                 for f in fs {
                     let p = match f {
+                        // Strides became sizes before any statement was
+                        // resolved (`collect_strides`); a letter here that
+                        // is an index variable elsewhere cannot be one.
                         ast::IntExpr::Sym(id)
                             if has_var
                                 && !sizes_only
                                 && !scope.vars.contains(&id.name)
-                                && !self.is_size(&id.name) =>
+                                && !self.is_size(&id.name)
+                                && self.index_vars.contains_key(&id.name) =>
                         {
-                            if let Some(&(at, item)) = self.index_vars.get(&id.name) {
-                                let whose = if item == self.item {
-                                    "of this statement".to_owned()
-                                } else {
-                                    let (line, _) =
-                                        crate::diagnostics::line_col(self.src, at.start);
-                                    format!("on line {line}")
-                                };
-                                self.err(
-                                    id.span,
-                                    format!(
-                                        "`{0}` multiplies an index variable, so it must be a size, but `{0}` is an index variable {whose} (a letter is a size everywhere or an index variable everywhere)",
-                                        id.name
-                                    ),
-                                );
-                                return None;
-                            }
-                            self.sizes.push(id.name.clone());
-                            Poly::size(&id.name)
+                            let (at, item) = self.index_vars[&id.name];
+                            let whose = if item == self.item {
+                                "of this statement".to_owned()
+                            } else {
+                                let (line, _) = crate::diagnostics::line_col(self.src, at.start);
+                                format!("on line {line}")
+                            };
+                            self.err(
+                                id.span,
+                                format!(
+                                    "`{0}` multiplies an index variable, so it must be a size, but `{0}` is an index variable {whose} (a letter is a size everywhere or an index variable everywhere)",
+                                    id.name
+                                ),
+                            );
+                            return None;
                         }
                         _ => self.int_expr(f, scope, sizes_only)?,
                     };
