@@ -113,6 +113,11 @@ const MAX_ELEMENTS: i64 = 1 << 34;
 /// allocation fails or the machine runs out of memory.
 const MAX_TOTAL_VALUES: u64 = 1 << 30;
 
+/// Largest number of values a restatement check evaluates in one size draw
+/// (literal extents can make even small sizes large); a larger draw is
+/// skipped.
+const RESTATEMENT_BUDGET: usize = 1 << 22;
+
 /// Evaluates the program on `data`, then its gradient.
 ///
 /// Statements run in order, each over its left-hand side's domain; then the
@@ -163,48 +168,16 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
     }
 
     // Forward.
-    for (si, st) in p.statements.iter().enumerate() {
-        let t = st.lhs;
-        let tensor = p
-            .tensors
-            .get(t)
-            .ok_or_else(|| EvalError::new("internal error: statement defines an unknown tensor"))?;
-        let mut c = Compiler::new(
-            p,
-            &data.sizes,
-            &layouts,
-            Phase::Forward(si),
-            &adjoint_pos,
-            &tensor.key,
-        );
-        for v in &st.vars {
-            c.push(v);
-        }
-        if st.vars.len() != layouts[t].lo.len() {
-            return Err(EvalError::new(format!(
-                "internal error: statement for `{}` has {} indices, the tensor {}",
-                tensor.key,
-                st.vars.len(),
-                layouts[t].lo.len()
-            )));
-        }
-        let rhs = c.expr(&st.rhs)?;
-        let mut env = Env::new(c.nslots, c.nfslots);
-        let out = {
-            let (vv, av) = (view(&values, &leaves), view(&adjoints, &[]));
-            let rt = Rt {
-                values: &vv,
-                adjoints: &av,
-                fault: &fault,
-            };
-            let mut out = vec![0.0; layouts[t].len];
-            for_each_point(&layouts[t], &mut env, |k, env| out[k] = rhs.eval(env, &rt));
-            out
-        };
-        check_fault(&fault, &tensor.key)?;
-        check_finite(&out, &layouts[t], &tensor.key, "value", st.span)?;
-        values[t] = out;
-    }
+    forward(
+        p,
+        data,
+        &layouts,
+        &leaves,
+        &adjoint_pos,
+        &fault,
+        &mut values,
+        false,
+    )?;
 
     // Backward.
     for (ai, adj) in g.adjoints.iter().enumerate() {
@@ -303,6 +276,247 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
     Ok(r)
 }
 
+/// Runs the statements in order into `values` (leaves are read from
+/// `leaves`). With `restated`, each restatement of a chained equality is
+/// evaluated at every point too, and the first that differs from the
+/// definition is returned (an error at the restatement) and the run stops.
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    p: &Program,
+    data: &Data,
+    layouts: &[Layout],
+    leaves: &[Option<&[f64]>],
+    adjoint_pos: &[Option<usize>],
+    fault: &Cell<bool>,
+    values: &mut [Vec<f64>],
+    restated: bool,
+) -> Res<Option<EvalError>> {
+    let no_adjoints: Vec<Vec<f64>> = vec![Vec::new(); p.tensors.len()];
+    for (si, st) in p.statements.iter().enumerate() {
+        let t = st.lhs;
+        let tensor = p
+            .tensors
+            .get(t)
+            .ok_or_else(|| EvalError::new("internal error: statement defines an unknown tensor"))?;
+        let mut c = Compiler::new(
+            p,
+            &data.sizes,
+            layouts,
+            Phase::Forward(si),
+            adjoint_pos,
+            &tensor.key,
+        );
+        for v in &st.vars {
+            c.push(v);
+        }
+        if st.vars.len() != layouts[t].lo.len() {
+            return Err(EvalError::new(format!(
+                "internal error: statement for `{}` has {} indices, the tensor {}",
+                tensor.key,
+                st.vars.len(),
+                layouts[t].lo.len()
+            )));
+        }
+        let rhs = c.expr(&st.rhs)?;
+        let others = if restated {
+            st.restated
+                .iter()
+                .map(|(e, span)| Ok((c.expr(e)?, *span)))
+                .collect::<Res<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        let mut env = Env::new(c.nslots, c.nfslots);
+        // The first point where a restatement differs: (point, which, its value).
+        let mut differs: Option<(usize, usize, f64)> = None;
+        let out = {
+            let (vv, av) = (view(values, leaves), view(&no_adjoints, &[]));
+            let rt = Rt {
+                values: &vv,
+                adjoints: &av,
+                fault,
+            };
+            let mut out = vec![0.0; layouts[t].len];
+            for_each_point(&layouts[t], &mut env, |k, env| {
+                let v = rhs.eval(env, &rt);
+                out[k] = v;
+                if differs.is_none() {
+                    for (r, (other, _)) in others.iter().enumerate() {
+                        let w = other.eval(env, &rt);
+                        if !agree(v, w) {
+                            differs = Some((k, r, w));
+                            break;
+                        }
+                    }
+                }
+            });
+            out
+        };
+        check_fault(fault, &tensor.key)?;
+        check_finite(&out, &layouts[t], &tensor.key, "value", st.span)?;
+        if let Some((k, r, w)) = differs {
+            return Ok(Some(EvalError::new(format!(
+                "this restatement differs from the definition of `{}`: for {} the definition gives {} and the restatement {}",
+                tensor.key,
+                element(&layouts[t], &tensor.key, k),
+                out[k],
+                w
+            ))
+            .at(others[r].1)));
+        }
+        values[t] = out;
+    }
+    Ok(None)
+}
+
+/// Checks every restatement of a chained equality (`x = A = B`) against the
+/// definition it restates: the model runs on random data at a few size
+/// draws, and a restatement that differs anywhere (beyond rounding) is an
+/// error at the restatement. A function without a definition (the seed's
+/// `h`) stands for any function, so it is replaced by a fixed smooth one,
+/// the same at every use. A draw that cannot run (sizes that give a
+/// negative extent or break a stride, a value that is not finite) checks
+/// nothing; one that runs checks every point.
+pub fn check_restatements(p: &Program) -> Result<(), EvalError> {
+    if p.statements.iter().all(|s| s.restated.is_empty()) {
+        return Ok(());
+    }
+    let mut p = p.clone();
+    let mut stood_in = Vec::new();
+    for (name, f) in p.functions.iter_mut() {
+        if f.body.is_none() {
+            let param = if f.param.is_empty() { "z" } else { &f.param };
+            f.body = Some(stand_in(name, param));
+            stood_in.push(format!("`{name}`"));
+        }
+    }
+    let mut state: u64 = 0x7e57_a7ed_5eed_0001;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for draw in 0..3usize {
+        // Equal sizes, then unequal ones (a transposed read that only agrees
+        // on square tensors shows there).
+        let sizes: BTreeMap<String, i64> = p
+            .sizes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    s.clone(),
+                    [4, 5 + (i % 3), 3 + (2 * i + 1) % 5][draw] as i64,
+                )
+            })
+            .collect();
+        let Ok(layouts) = p
+            .tensors
+            .iter()
+            .map(|t| Layout::new(t, &sizes))
+            .collect::<Res<Vec<_>>>()
+        else {
+            continue;
+        };
+        let total: usize = layouts.iter().map(|l| l.len).sum();
+        if total > RESTATEMENT_BUDGET || check_strides(&p, &sizes).is_err() {
+            continue;
+        }
+        // Values of both signs, then positive ones (in the domain of a
+        // logarithm or a square root of a leaf).
+        let (lo, width) = if draw == 1 { (0.25, 1.0) } else { (-1.0, 2.0) };
+        let data: Vec<Vec<f64>> = p
+            .tensors
+            .iter()
+            .zip(&layouts)
+            .map(|(t, l)| {
+                if t.is_leaf() {
+                    (0..l.len).map(|_| lo + width * uniform()).collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let leaves: Vec<Option<&[f64]>> = p
+            .tensors
+            .iter()
+            .zip(&data)
+            .map(|(t, v)| t.is_leaf().then_some(&v[..]))
+            .collect();
+        let run = Data {
+            sizes,
+            ..Data::default()
+        };
+        let fault = Cell::new(false);
+        let mut values = vec![Vec::new(); p.tensors.len()];
+        let none = vec![None; p.tensors.len()];
+        if let Ok(Some(mut e)) = forward(
+            &p,
+            &run,
+            &layouts,
+            &leaves,
+            &none,
+            &fault,
+            &mut values,
+            true,
+        ) {
+            let sizes: Vec<String> = run
+                .sizes
+                .iter()
+                .map(|(s, v)| format!("{s} = {v}"))
+                .collect();
+            e.message += &if sizes.is_empty() {
+                " (on random inputs)".to_string()
+            } else {
+                format!(" (with {} and random inputs)", sizes.join(", "))
+            };
+            if !stood_in.is_empty() {
+                e.message += &format!(
+                    "; {} without a definition stands for any function, here one fixed smooth function per name",
+                    stood_in.join(", ")
+                );
+            }
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The function standing in for `name` when it has no definition:
+/// `tanh(a z + b) + c z`, with constants taken from the name so that two
+/// undefined functions differ.
+fn stand_in(name: &str, param: &str) -> Expr {
+    let h = name
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let (a, b, c) = (
+        0.7 + 0.1 * f64::from(h % 5),
+        0.3 - 0.1 * f64::from(h % 3),
+        0.25 + 0.05 * f64::from(h % 4),
+    );
+    let z = || Expr::Param(param.to_string());
+    Expr::Add(vec![
+        Expr::Call(
+            Func::Builtin(Builtin::Tanh),
+            vec![Expr::Add(vec![
+                Expr::Mul(vec![Expr::Num(a), z()]),
+                Expr::Num(b),
+            ])],
+        ),
+        Expr::Mul(vec![Expr::Num(c), z()]),
+    ])
+}
+
+/// True when two evaluations of one value agree up to rounding (both not
+/// finite counts as agreeing: that is not the restatement's fault).
+fn agree(a: f64, b: f64) -> bool {
+    if !a.is_finite() || !b.is_finite() {
+        return !a.is_finite() && !b.is_finite();
+    }
+    (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
+}
+
 /// The buffers as slices, leaves taken from the data.
 fn view<'b>(owned: &'b [Vec<f64>], leaves: &[Option<&'b [f64]>]) -> Vec<&'b [f64]> {
     owned
@@ -343,6 +557,17 @@ fn check_finite(out: &[f64], l: &Layout, key: &str, what: &str, span: Span) -> R
     let Some(k) = out.iter().position(|v| !v.is_finite()) else {
         return Ok(());
     };
+    Err(EvalError::new(format!(
+        "the {what} of {} is {} (a logarithm or square root of a negative number, a division by zero, or an overflow): check the data",
+        element(l, key, k),
+        out[k]
+    ))
+    .at(span))
+}
+
+/// The element at flat position `k` of a tensor: "`x` at [1, 2]", or
+/// "`x`" for a scalar.
+fn element(l: &Layout, key: &str, k: usize) -> String {
     let mut rest = k as i64;
     let at: Vec<String> = l
         .stride
@@ -354,16 +579,11 @@ fn check_finite(out: &[f64], l: &Layout, key: &str, what: &str, span: Span) -> R
             (lo + i).to_string()
         })
         .collect();
-    let element = if at.is_empty() {
+    if at.is_empty() {
         format!("`{key}`")
     } else {
         format!("`{key}` at [{}]", at.join(", "))
-    };
-    Err(EvalError::new(format!(
-        "the {what} of {element} is {} (a logarithm or square root of a negative number, a division by zero, or an overflow): check the data",
-        out[k]
-    ))
-    .at(span))
+    }
 }
 
 fn check_fault(fault: &Cell<bool>, what: &str) -> Res<()> {

@@ -212,9 +212,10 @@ pub struct Statement {
     /// True when the user wrote the bounds (reads outside ranges are zero
     /// padding); false when they were inferred ("valid" range).
     pub bounds_written: bool,
-    /// Restatements of a chained equality (`x = A = B`), resolved; the
-    /// derivation may show them, evaluation uses `rhs`.
-    pub restated: Vec<Expr>,
+    /// Restatements of a chained equality (`x = A = B`), resolved, each
+    /// with where it was written; evaluation uses `rhs`, and
+    /// [`crate::eval::check_restatements`] checks that they agree with it.
+    pub restated: Vec<(Expr, Span)>,
     /// The statement's source text (comments and wrappers removed).
     pub source: String,
     /// Where it was written.

@@ -52,6 +52,10 @@ pub fn compile(src: &str) -> Result<Model, Vec<Diagnostic>> {
     // errors are reported together; never differentiate a broken model.
     match resolve::resolve_with_broken(&file, src, broken) {
         Ok(program) if diags.is_empty() => {
+            if let Err(e) = eval::check_restatements(&program) {
+                let span = e.span.unwrap_or_default();
+                return Err(vec![Diagnostic::new(span, e.message)]);
+            }
             let gradient = diff::differentiate(&program);
             Ok(Model { program, gradient })
         }

@@ -606,10 +606,10 @@ impl<'s> Resolver<'s> {
         let Some(rhs) = self.expr(&e.rhs, &scope) else {
             return;
         };
-        let restated: Vec<Expr> = e
+        let restated: Vec<(Expr, Span)> = e
             .restated
             .iter()
-            .filter_map(|r| self.expr(r, &scope))
+            .filter_map(|r| Some((self.expr(r, &scope)?, r.span())))
             .collect();
         if restated.len() != e.restated.len() {
             return;

@@ -489,3 +489,51 @@ fn hoisted_sums_do_not_take_a_users_name() {
         "{keys:?}"
     );
 }
+
+/// A chain `x = A = B` is checked: a restatement that differs from the
+/// definition (here the last tap reads `y_{i+1}` again) is an error at the
+/// restatement, naming an element where they differ.
+#[test]
+fn restatement_that_differs_from_the_definition() {
+    expect(
+        "x_i = \\sum_{a=0}^{2} w_a y_{i+a} = w_0 y_i + w_1 y_{i+1} + w_2 y_{i+1}",
+        "this restatement differs from the definition of `x`: for `x` at [",
+        (3, 36),
+    );
+    // A restatement that sums the wrong range.
+    expect(
+        "x_i = \\sum_{a=0}^{2} w_a y_{i+a} = \\sum_{a=0}^{1} w_a y_{i+a}",
+        "differs from the definition of `x`",
+        (3, 36),
+    );
+}
+
+/// The seed's own `aligned` block, with `h` left undefined as in the post:
+/// the restatements hold for every `h`, so the model compiles; swapping one
+/// `h` for another undefined function, or one read, is caught.
+#[test]
+fn seed_restatements_hold_for_any_function() {
+    let block = "\\[ \\begin{aligned} x^2_{i}&=\\sum_{a=1}^3 w_a y^1_{i+a-1} \\\\ &= w_1 y^1_i + w_2 y^1_{i+1} + w_3 y^1_{i+2} \\\\ &= w_1 h\\left(w_0 y^0_{i}\\right) + w_2 h\\left(w_0 y^0_{i+1}\\right) + w_3 h\\left(w_0 y^0_{i+2}\\right). \\\\ \\end{aligned} \\]";
+    let model = |block: &str| {
+        format!(
+            "input y^0_i, 0 \\le i < n\nparam w_a, 0 \\le a \\le 3\ny^1_i = h(w_0 y^0_i)\n{block}\ny^2_i = h(x^2_i)\noutput y^2\n"
+        )
+    };
+    let good = model(block);
+    assert!(sharegrad_core::compile(&good).is_ok(), "{good}");
+    for bad in [
+        block.replace("w_3 h\\left(w_0 y^0_{i+2}", "w_3 g\\left(w_0 y^0_{i+2}"),
+        block.replace("w_3 h\\left(w_0 y^0_{i+2}", "w_3 h\\left(w_0 y^0_{i+1}"),
+    ] {
+        let src = model(&bad);
+        let d = sharegrad_core::compile(&src).expect_err("a wrong restatement is an error");
+        let text = render("m.eq", &src, &d);
+        assert!(
+            text.contains("differs from the definition of `x^2`"),
+            "{text}"
+        );
+        // At the third member of the chain (after the second `&=`).
+        let third = src.match_indices("&= ").nth(1).expect("two `&=`").0 + 3;
+        assert_eq!(d[0].span.start, third, "{text}");
+    }
+}
