@@ -1193,9 +1193,21 @@ impl<'s> Resolver<'s> {
             );
             return None;
         }
-        let d = Diagnostic::new(name.span, format!("undeclared tensor `{key}`")).note(format!(
+        let mut d = Diagnostic::new(name.span, format!("undeclared tensor `{key}`")).note(format!(
             "declare it, like `input {key}_i, 0 \\le i < n`, or define it by an equation"
         ));
+        if key == "e" || key == "E" || key.starts_with("e^") {
+            // `1.5e-3` (a number in exponent notation) or `e^{x}` (Euler's
+            // number) read as a tensor `e`.
+            let before = self.src[..name.span.start.min(self.src.len())]
+                .chars()
+                .next_back();
+            d = d.note(if before.is_some_and(|c| c.is_ascii_digit() || c == '.') {
+                "a number in exponent notation is written `1.5 \\times 10^{-3}`".to_string()
+            } else {
+                "for the exponential function write `\\exp(x)`".to_string()
+            });
+        }
         self.errors.push(d);
         None
     }

@@ -537,3 +537,16 @@ fn seed_restatements_hold_for_any_function() {
         assert_eq!(d[0].span.start, third, "{text}");
     }
 }
+
+/// `1.5e-3` and `e^{x}` read as a tensor `e`: the error says how to write
+/// the number or the exponential.
+#[test]
+fn exponent_notation_and_eulers_number_get_a_hint() {
+    let (text, pos) = errors("x_j = 1.5e-3 y_j");
+    assert!(text.contains("undeclared tensor `e`"), "{text}");
+    assert!(text.contains("`1.5 \\times 10^{-3}`"), "{text}");
+    assert!(pos.contains(&(3, 10)), "{pos:?}\n{text}");
+    let (text, pos) = errors("x_j = e^{y_j}");
+    assert!(text.contains("`\\exp(x)`"), "{text}");
+    assert!(pos.contains(&(3, 7)), "{pos:?}\n{text}");
+}
