@@ -500,8 +500,16 @@ impl<'a> Derivation<'a> {
                 line = line.note("\\text{(intermediate)}");
             }
             lines.push(line);
+            // The restatements of a chain `x = A = B`, checked equal to the
+            // definition when the model compiled.
+            for (r, _) in &s.restated {
+                lines.push(Line::cont(math::pieces(p, r, &n)));
+            }
         }
         self.display(lines);
+        if p.statements.iter().any(|s| !s.restated.is_empty()) {
+            self.para(vec![t("Lines that begin with = restate the equation above them as the model writes it. sharegrad checked that each equals the definition at every point, on random data (a function without a definition standing for any function); the derivation starts from the first form.")]);
+        }
 
         let mut notes = Vec::new();
         for id in self.grad_leaves() {

@@ -107,6 +107,43 @@ fn seed_document_completes_the_blog_post() {
     assert!(!tex.contains("\\documentclass"));
 }
 
+/// The post's own text, pasted (wrappers, the `aligned` chain, a trailing
+/// period), gives the seed example's document plus the chain's two
+/// restatements under the definition of x^2, and one sentence about them.
+#[test]
+fn pasted_seed_shows_its_restatements_and_derives_the_same() {
+    let seed = doc(&Path::new(ROOT).join("examples/seed.eq"), Mode::Fragment);
+    let pasted = doc(
+        &Path::new(ROOT).join("examples/seed_pasted.eq"),
+        Mode::Fragment,
+    );
+    let definition = "x^{2}_{i} &= \\sum_{a=1}^{3} w_{a}\\, y^{1}_{i+a-1} \\\\\n";
+    let chain = " &= w_{1}\\, y^{1}_{i} + w_{2}\\, y^{1}_{i+1} + w_{3}\\, y^{1}_{i+2} \\\\\n &= w_{1}\\, h(w_{0}\\, y^{0}_{i}) + w_{2}\\, h(w_{0}\\, y^{0}_{i+1}) + w_{3}\\, h(w_{0}\\, y^{0}_{i+2}) \\\\\n";
+    assert!(seed.contains(definition), "{seed}");
+    assert!(!seed.contains(chain), "{seed}");
+    let sentence = "\n\nLines that begin with = restate the equation above them as the model writes it. sharegrad checked that each equals the definition at every point, on random data (a function without a definition standing for any function); the derivation starts from the first form.";
+    let last = "y^{2}_{i} &= h(x^{2}_{i})\n\\end{align*}\n";
+    assert!(seed.contains(last), "{seed}");
+    let expected = seed
+        .replacen(definition, &format!("{definition}{chain}"), 1)
+        .replacen(last, &format!("{}{sentence}\n", last.trim_end()), 1);
+    let differ = pasted
+        .bytes()
+        .zip(expected.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(pasted.len().min(expected.len()));
+    assert!(
+        pasted == expected,
+        "documents differ from byte {differ}:\n{}\n---\n{}",
+        pasted
+            .get(differ.saturating_sub(200)..(differ + 200).min(pasted.len()))
+            .unwrap_or(&pasted),
+        expected
+            .get(differ.saturating_sub(200)..(differ + 200).min(expected.len()))
+            .unwrap_or(&expected)
+    );
+}
+
 #[test]
 fn markdown_uses_aligned_inside_dollars() {
     let md = doc(&Path::new(ROOT).join("examples/seed.eq"), Mode::Markdown);
