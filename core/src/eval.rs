@@ -472,10 +472,17 @@ pub fn check_restatements(p: &Program) -> Result<(), EvalError> {
                 format!(" (with {} and random inputs)", sizes.join(", "))
             };
             if !stood_in.is_empty() {
-                e.message += &format!(
-                    "; {} without a definition stands for any function, here one fixed smooth function per name",
-                    stood_in.join(", ")
-                );
+                e.message += &if stood_in.len() == 1 {
+                    format!(
+                        "; {} has no definition, so it stands for any function, here a fixed smooth one",
+                        stood_in[0]
+                    )
+                } else {
+                    format!(
+                        "; {} have no definition, so they stand for any functions, here a fixed smooth one each",
+                        stood_in.join(", ")
+                    )
+                };
             }
             return Err(e);
         }
@@ -508,13 +515,11 @@ fn stand_in(name: &str, param: &str) -> Expr {
     ])
 }
 
-/// True when two evaluations of one value agree up to rounding (both not
-/// finite counts as agreeing: that is not the restatement's fault).
+/// True when two evaluations of one value agree up to rounding. A point
+/// where either is not finite is outside one form's domain (`2 \\log x`
+/// for `\\log x^2` at a negative `x`) and is not compared.
 fn agree(a: f64, b: f64) -> bool {
-    if !a.is_finite() || !b.is_finite() {
-        return !a.is_finite() && !b.is_finite();
-    }
-    (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
+    !a.is_finite() || !b.is_finite() || (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()))
 }
 
 /// The buffers as slices, leaves taken from the data.

@@ -550,3 +550,22 @@ fn exponent_notation_and_eulers_number_get_a_hint() {
     assert!(text.contains("`\\exp(x)`"), "{text}");
     assert!(pos.contains(&(3, 7)), "{pos:?}\n{text}");
 }
+
+/// Restatements that hold are accepted: a softmax in its shifted form, a
+/// maximum with its range written out, and a form that is undefined for
+/// part of the data (`2 \log y` where `y < 0`), which is compared only where
+/// both forms are finite.
+#[test]
+fn restatements_that_hold_compile() {
+    for body in [
+        "p_i = \\frac{\\exp(y_i)}{\\sum_j \\exp(y_j)} = \\exp(y_i - \\log \\sum_j \\exp(y_j))",
+        "m = \\max_a w_a = \\max_{a=0}^{2} w_a",
+        "x_i = \\log(y_i^2) = 2 \\log(y_i)",
+        "x_i = \\sum_{a=0}^{2} w_a y_{i+a} = w_0 y_i + w_1 y_{i+1} + w_2 y_{i+2}",
+    ] {
+        let src = format!("{HEAD}{body}\n");
+        if let Err(d) = sharegrad_core::compile(&src) {
+            panic!("{}", render("m.eq", &src, &d));
+        }
+    }
+}
