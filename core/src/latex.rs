@@ -508,7 +508,7 @@ impl<'a> Derivation<'a> {
         }
         self.display(lines);
         if p.statements.iter().any(|s| !s.restated.is_empty()) {
-            self.para(vec![t("Lines that begin with = restate the equation above them as the model writes it. sharegrad checked that each equals the definition at every point, on random data (a function without a definition standing for any function); the derivation starts from the first form.")]);
+            self.para(vec![t("Lines that begin with "), m("="), t(" restate the equation above them as the model writes it. sharegrad checked that each equals the definition at every point, on random data (a function without a definition standing for any function); the derivation starts from the first form.")]);
         }
 
         let mut notes = Vec::new();

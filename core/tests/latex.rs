@@ -121,7 +121,7 @@ fn pasted_seed_shows_its_restatements_and_derives_the_same() {
     let chain = " &= w_{1}\\, y^{1}_{i} + w_{2}\\, y^{1}_{i+1} + w_{3}\\, y^{1}_{i+2} \\\\\n &= w_{1}\\, h(w_{0}\\, y^{0}_{i}) + w_{2}\\, h(w_{0}\\, y^{0}_{i+1}) + w_{3}\\, h(w_{0}\\, y^{0}_{i+2}) \\\\\n";
     assert!(seed.contains(definition), "{seed}");
     assert!(!seed.contains(chain), "{seed}");
-    let sentence = "\n\nLines that begin with = restate the equation above them as the model writes it. sharegrad checked that each equals the definition at every point, on random data (a function without a definition standing for any function); the derivation starts from the first form.";
+    let sentence = "\n\nLines that begin with $=$ restate the equation above them as the model writes it. sharegrad checked that each equals the definition at every point, on random data (a function without a definition standing for any function); the derivation starts from the first form.";
     let last = "y^{2}_{i} &= h(x^{2}_{i})\n\\end{align*}\n";
     assert!(seed.contains(last), "{seed}");
     let expected = seed
