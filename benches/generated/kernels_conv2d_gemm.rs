@@ -68,7 +68,8 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     clippy::explicit_counter_loop,
     clippy::manual_range_contains,
     clippy::collapsible_if,
-    clippy::manual_memcpy
+    clippy::manual_memcpy,
+    clippy::approx_constant
 )]
 pub fn forward_threads(
     sizes: &Sizes,
@@ -205,7 +206,8 @@ pub fn backward(
     clippy::explicit_counter_loop,
     clippy::manual_range_contains,
     clippy::collapsible_if,
-    clippy::manual_memcpy
+    clippy::manual_memcpy,
+    clippy::approx_constant
 )]
 pub fn backward_threads(
     sizes: &Sizes,

@@ -39,7 +39,7 @@ const EXTENT_DOC: &str = " Also when the sizes leave an index range fewer than z
 /// a range test stays `lo <= e && e <= hi` like the derivation's; a guard
 /// nested in another (a segment's length, then a read's range) and a row
 /// copied element by element are the nest's shapes, kept as they are.
-const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains, clippy::collapsible_if, clippy::manual_memcpy)]";
+const KERNEL_ALLOW: &str = "#[allow(non_snake_case, clippy::needless_range_loop, clippy::explicit_counter_loop, clippy::manual_range_contains, clippy::collapsible_if, clippy::manual_memcpy, clippy::approx_constant)]";
 
 /// The element type of the generated module.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
