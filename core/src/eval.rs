@@ -113,10 +113,12 @@ const MAX_ELEMENTS: i64 = 1 << 34;
 /// allocation fails or the machine runs out of memory.
 const MAX_TOTAL_VALUES: u64 = 1 << 30;
 
-/// Largest number of values a restatement check evaluates in one size draw
-/// (literal extents can make even small sizes large); a larger draw is
-/// skipped.
+/// Largest number of values a restatement check holds in one size draw
+/// (literal extents can make even small sizes large), and largest number of
+/// terms it evaluates (see [`work`]); a larger draw is skipped, so that
+/// `compile` (and every macro expansion) stays fast.
 const RESTATEMENT_BUDGET: usize = 1 << 22;
+const RESTATEMENT_WORK: f64 = (1u64 << 28) as f64;
 
 /// Evaluates the program on `data`, then its gradient.
 ///
@@ -420,7 +422,22 @@ pub fn check_restatements(p: &Program) -> Result<(), EvalError> {
             continue;
         };
         let total: usize = layouts.iter().map(|l| l.len).sum();
-        if total > RESTATEMENT_BUDGET || check_strides(&p, &sizes).is_err() {
+        let widest = layouts
+            .iter()
+            .flat_map(|l| l.ext.iter())
+            .fold(1, |a, &e| a.max(e));
+        let terms: f64 = p
+            .statements
+            .iter()
+            .map(|st| {
+                let forms = std::iter::once(&st.rhs).chain(st.restated.iter().map(|(e, _)| e));
+                layouts[st.lhs].len as f64 * forms.map(|e| work(e, &sizes, widest)).sum::<f64>()
+            })
+            .sum();
+        if total > RESTATEMENT_BUDGET
+            || terms > RESTATEMENT_WORK
+            || check_strides(&p, &sizes).is_err()
+        {
             continue;
         }
         // Values of both signs, then positive ones (in the domain of a
@@ -488,6 +505,30 @@ pub fn check_restatements(p: &Program) -> Result<(), EvalError> {
         }
     }
     Ok(())
+}
+
+/// About how many terms evaluating `e` at one point takes: a reduction
+/// multiplies its body's by its extent (by `widest`, the longest extent of
+/// any tensor, when its bounds depend on index variables).
+fn work(e: &Expr, sizes: &BTreeMap<String, i64>, widest: i64) -> f64 {
+    let extent = |r: &Range| match (const_poly(&r.lo, sizes, ""), const_poly(&r.hi, sizes, "")) {
+        (Ok(lo), Ok(hi)) => (hi - lo + 1).max(0) as f64,
+        _ => widest as f64,
+    };
+    let w = |x: &Expr| work(x, sizes, widest);
+    match e {
+        Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) | Expr::Read(_) => 1.0,
+        Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => 1.0 + xs.iter().map(w).sum::<f64>(),
+        Expr::Neg(x) | Expr::Pow(x, _) => 1.0 + w(x),
+        Expr::Div(a, b) => 1.0 + w(a) + w(b),
+        Expr::Reduce { range, body, .. } => extent(range) * w(body),
+        Expr::Indicator(p) => match &**p {
+            Pred::Gt(a, b) | Pred::Ge(a, b) => 1.0 + w(a) + w(b),
+            Pred::FirstArgMax { binders, body, .. } => {
+                binders.iter().map(|(_, r)| extent(r)).product::<f64>() * w(body)
+            }
+        },
+    }
 }
 
 /// The function standing in for `name` when it has no definition:
