@@ -833,3 +833,27 @@ fn mixed_argmax_terms_search_each_window_once() {
         );
     }
 }
+
+/// A sum of many terms written out is added up statement by statement in
+/// the generated code: as one expression nested once per term, printing
+/// it overflowed the stack (a 2 MiB thread at about 8 000 terms, the main
+/// thread at about 30 000). Values of such sums are checked by
+/// `tests/layouts/long_sums.eq`.
+#[test]
+fn a_long_written_out_sum_does_not_overflow_the_stack() {
+    let n = 20_000;
+    let src = format!("input x\ny = {}\n", vec!["x"; n].join(" + "));
+    let model = compile_model("long sum", &src);
+    let code = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || codegen::module_source(&model, &Options::default()))
+        .expect("spawns")
+        .join()
+        .expect("no panic")
+        .expect("generates");
+    let adds = code
+        .lines()
+        .filter(|l| l.contains(" += inputs.x[0];"))
+        .count();
+    assert_eq!(adds, n - 1, "one statement per term after the first");
+}

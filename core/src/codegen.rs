@@ -121,6 +121,10 @@ pub fn rust_ident(key: &str) -> String {
     }
 }
 
+/// Sums of more terms than this are added up statement by statement
+/// (`acc += term;`) rather than written as one expression.
+const LONG_SUM_TERMS: usize = 64;
+
 /// The items of the generated module (no surrounding `mod`), as tokens.
 pub fn module_tokens(
     model: &Model,
@@ -870,6 +874,26 @@ impl<'m> Gen<'m> {
                 }
                 if xs.len() == 1 {
                     return self.expr(&xs[0], param, out);
+                }
+                if xs.len() > LONG_SUM_TERMS {
+                    // One `+=` statement per term into an accumulator: the
+                    // same additions in the same order, but no expression
+                    // nested once per term, which overflows the stack of the
+                    // printer (and of rustc) at a few thousand terms.
+                    let acc = self.fresh("terms");
+                    let first = self.expr(&xs[0], param, out)?;
+                    out.push(format!("let mut {acc} = {};", first.text));
+                    for x in &xs[1..] {
+                        let line = if let Expr::Neg(inner) = x {
+                            let c = self.expr(inner, param, out)?;
+                            format!("{acc} += -{};", c.at(Prec::Unary))
+                        } else {
+                            let c = self.expr(x, param, out)?;
+                            format!("{acc} += {};", c.text)
+                        };
+                        out.push(line);
+                    }
+                    return Ok(Code::atom(acc));
                 }
                 let mut s = String::new();
                 for (k, x) in xs.iter().enumerate() {

@@ -287,6 +287,13 @@ struct Derivation<'a> {
     loss: String,
     /// Kronecker deltas as Iverson brackets (a tensor is named `\delta`).
     iverson: bool,
+    /// Each statement's reduction variables, outermost first, found once:
+    /// every contribution of a statement's reads needs them, and walking
+    /// the right-hand side per read is quadratic in its length.
+    stmt_binders: Vec<Vec<String>>,
+    /// For each occurrence, the adjoint and term built from it (one lookup
+    /// per occurrence; a search over every term would be quadratic).
+    occ_terms: Vec<Option<(usize, usize)>>,
     out: Vec<Block>,
 }
 
@@ -305,11 +312,31 @@ impl<'a> Derivation<'a> {
             }
         });
         let iverson = p.tensors.iter().any(|t| t.greek && t.letter == "delta");
+        let stmt_binders = p
+            .statements
+            .iter()
+            .map(|s| {
+                let mut b = Vec::new();
+                binders(&s.rhs, &mut b);
+                b
+            })
+            .collect();
+        let g = &model.gradient;
+        let mut occ_terms = vec![None; g.occurrences.len()];
+        for (ai, a) in g.adjoints.iter().enumerate() {
+            for (ti, c) in a.terms.iter().enumerate() {
+                if let Some(slot) = occ_terms.get_mut(c.occurrence) {
+                    slot.get_or_insert((ai, ti));
+                }
+            }
+        }
         Derivation {
             p,
-            g: &model.gradient,
+            g,
             loss,
             iverson,
+            stmt_binders,
+            occ_terms,
             out: Vec::new(),
         }
     }
@@ -348,9 +375,13 @@ impl<'a> Derivation<'a> {
     }
 
     /// Variables of a statement, then its reduction variables.
-    fn stmt_notation(&self, s: &Statement) -> Notation {
-        let mut order = s.vars.clone();
-        binders(&s.rhs, &mut order);
+    fn stmt_notation(&self, si: usize) -> Notation {
+        let mut order = self.p.statements[si].vars.clone();
+        for v in &self.stmt_binders[si] {
+            if !order.contains(v) {
+                order.push(v.clone());
+            }
+        }
         self.notation(&order)
     }
 
@@ -364,7 +395,11 @@ impl<'a> Derivation<'a> {
         for (v, _) in &occ.scope {
             order.push(v.clone());
         }
-        binders(&s.rhs, &mut order);
+        for v in &self.stmt_binders[occ.statement] {
+            if !order.contains(v) {
+                order.push(v.clone());
+            }
+        }
         self.notation(&order)
     }
 
@@ -493,8 +528,8 @@ impl<'a> Derivation<'a> {
 
         self.para(vec![t("The equations, in the order they are computed:")]);
         let mut lines = Vec::new();
-        for s in &p.statements {
-            let n = self.stmt_notation(s);
+        for (si, s) in p.statements.iter().enumerate() {
+            let n = self.stmt_notation(si);
             let mut line = Line::eq(self.lhs(s), math::pieces(p, &s.rhs, &n));
             if self.tensor(s.lhs).auxiliary {
                 line = line.note("\\text{(intermediate)}");
@@ -587,9 +622,9 @@ impl<'a> Derivation<'a> {
     /// The contribution and adjoint built from an occurrence, if any.
     fn contribution_of(&self, oi: usize) -> Option<(&'a Adjoint, &'a Contribution)> {
         let g: &'a Gradient = self.g;
-        g.adjoints
-            .iter()
-            .find_map(|a| a.terms.iter().find(|c| c.occurrence == oi).map(|c| (a, c)))
+        let (ai, ti) = self.occ_terms.get(oi).copied().flatten()?;
+        let a = &g.adjoints[ai];
+        Some((a, &a.terms[ti]))
     }
 
     fn occurrence_section(&mut self) {
@@ -624,7 +659,7 @@ impl<'a> Derivation<'a> {
             let mut rows = Vec::new();
             for (oi, o) in occs {
                 let s = &p.statements[o.statement];
-                let n = self.stmt_notation(s);
+                let n = self.stmt_notation(o.statement);
                 let read = math::read(
                     p,
                     &Read {
@@ -849,7 +884,7 @@ impl<'a> Derivation<'a> {
         let mut chain = Vec::new();
         for (k, &si) in stmts.iter().enumerate() {
             let s = &p.statements[si];
-            let n = self.stmt_notation(s);
+            let n = self.stmt_notation(si);
             let x = self.lhs(s);
             let mut piece = String::new();
             if k > 0 {
@@ -1401,7 +1436,7 @@ impl<'a> Derivation<'a> {
             }
         }
         let mut first = true;
-        for s in &p.statements {
+        for (si, s) in p.statements.iter().enumerate() {
             if self.g.adjoint_of(s.lhs).is_none() {
                 continue;
             }
@@ -1414,7 +1449,7 @@ impl<'a> Derivation<'a> {
                 self.para(vec![t("A small constant kernel can be written out term by term, as the seed does; each term is one occurrence of a weight.")]);
                 first = false;
             }
-            let n = self.stmt_notation(s);
+            let n = self.stmt_notation(si);
             let mut lines = vec![
                 Line::eq(self.lhs(s), math::pieces(p, &s.rhs, &n)),
                 Line::cont(math::pieces(p, &unrolled, &n)),

@@ -1128,7 +1128,13 @@ impl<'s> Resolver<'s> {
         // `b^2`, `z^2` on a scalar without subscripts, when no tensor carries
         // that label: a power, as a reader of the formula expects.
         if let (true, Some(label)) = (subs.is_empty(), &name.label) {
-            if let Some(p) = numeric_label(label) {
+            let numeric = numeric_label(label);
+            let bad = if numeric.is_none() {
+                bad_numeric_label(label)
+            } else {
+                None
+            };
+            if numeric.is_some() || bad.is_some() {
                 let base = ast::TensorName {
                     label: None,
                     ..name.clone()
@@ -1140,8 +1146,25 @@ impl<'s> Resolver<'s> {
                     || scope.param == Some(base.key().as_str())
                     || self.is_size(&base.key());
                 if known {
-                    let b = self.read(&base, subs, span, scope)?;
-                    return Some(Expr::Pow(Box::new(b), p));
+                    if let Some(msg) = bad {
+                        // `x^{1/0}`: an exponent like `y_i^{1/0}`'s, not
+                        // an undeclared tensor `x^1/0`. The span starts
+                        // at the exponent, after the letter and `^`.
+                        let letter = name.letter.len() + usize::from(name.greek);
+                        let start = (name.span.start + letter + 1).min(name.span.end);
+                        self.err(
+                            Span {
+                                start,
+                                end: name.span.end,
+                            },
+                            msg,
+                        );
+                        return None;
+                    }
+                    if let Some(p) = numeric {
+                        let b = self.read(&base, subs, span, scope)?;
+                        return Some(Expr::Pow(Box::new(b), p));
+                    }
                 }
             }
         }
@@ -1726,6 +1749,24 @@ pub fn builtin_name(b: Builtin) -> &'static str {
 }
 
 /// A label that reads as a number (`2`, `-1`, `1/2`), for `b^2`.
+/// Why a label that reads as a number is no exponent (`1/0`, `1e999`), or
+/// `None` when it is not numeric (`out`, `(1)`) or is a finite number.
+fn bad_numeric_label(label: &str) -> Option<&'static str> {
+    let l = label.trim();
+    if let Some((a, b)) = l.split_once('/') {
+        let (_, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        return if b == 0.0 {
+            Some("the exponent divides by zero")
+        } else {
+            numeric_label(l)
+                .is_none()
+                .then_some("the exponent is not a finite number")
+        };
+    }
+    let v: f64 = l.parse().ok()?;
+    (!v.is_finite()).then_some("the exponent is not a finite number")
+}
+
 fn numeric_label(label: &str) -> Option<f64> {
     let l = label.trim();
     if let Some((a, b)) = l.split_once('/') {

@@ -265,6 +265,18 @@ fn an_exponent_must_be_finite() {
         "the exponent divides by zero",
         (3, 14),
     );
+    // On a scalar, a superscript right after the letter is a power when no
+    // tensor carries that label: the same error, not an undeclared `b^1/0`.
+    expect(
+        "param b\nx = b^{1/0}",
+        "the exponent divides by zero",
+        (4, 7),
+    );
+    expect(
+        "param b\nx = b^{1e999}",
+        "the exponent is not a finite number",
+        (4, 7),
+    );
     let big = format!("1{}", "0".repeat(400));
     expect(
         &format!("x_i = y_i^{{{big}/2}}"),

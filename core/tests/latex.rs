@@ -153,6 +153,22 @@ fn markdown_uses_aligned_inside_dollars() {
     assert!(!md.contains("tabular"));
 }
 
+#[test]
+fn a_long_sum_renders_in_linear_time() {
+    // One sum of 100 000 reads: each read's contribution used to search
+    // every adjoint term and walk the whole right-hand side, and the line
+    // breaker summed the rest of the line at every piece; 160 s before,
+    // about a second now (the bound leaves room for debug builds).
+    let n = 100_000;
+    let src = format!("input x\ny = {}\n", vec!["x"; n].join(" + "));
+    let model = sharegrad_core::compile(&src).expect("a long sum is valid");
+    let start = std::time::Instant::now();
+    let tex = latex::document(&model, &LatexOptions::default());
+    let took = start.elapsed();
+    assert!(took.as_secs() < 60, "{n} terms took {took:?}");
+    assert!(tex.contains("\\bar{x}"), "the gradient of x is derived");
+}
+
 /// Skips (returns false) with a note when a tool is missing outside CI;
 /// fails in CI.
 fn tool_available(ok: bool, what: &str) -> bool {

@@ -253,12 +253,24 @@ fn aligned_rows(line: &Line, lhs_col: f32) -> Vec<String> {
     let mut cur_w = 0.0;
     let mut budget = first_budget;
     let widths: Vec<f32> = line.pieces.iter().map(|p| width(p)).collect();
+    let no_negative = widths.iter().all(|w| *w >= 0.0);
     for (k, piece) in line.pieces.iter().enumerate() {
         let pw = widths[k];
         // A short tail stays on its line rather than hang alone below.
-        let rest: f32 = widths[k..].iter().sum();
-        let tail_fits = cur_w + rest <= budget + 4.0;
-        if !cur.is_empty() && cur_w + pw > budget && !tail_fits {
+        // Without negative widths (`\!`) the sum of the tail can stop as
+        // soon as it is too long (a longer one only grows), so that a line
+        // of many pieces costs linear time, not quadratic.
+        let tail_fits = || {
+            let mut rest = 0.0f32;
+            for w in &widths[k..] {
+                rest += w;
+                if no_negative && cur_w + rest > budget + 4.0 {
+                    return false;
+                }
+            }
+            cur_w + rest <= budget + 4.0
+        };
+        if !cur.is_empty() && cur_w + pw > budget && !tail_fits() {
             rows.push(std::mem::take(&mut cur));
             cur_w = 0.0;
             budget = MAX_EM - 2.0;
