@@ -951,9 +951,9 @@ impl<'s> Resolver<'s> {
                 };
                 if !exp.is_finite() {
                     let msg = if divides_by_zero(p) {
-                        "the exponent divides by zero"
+                        EXPONENT_DIVIDES_BY_ZERO
                     } else {
-                        "the exponent is not a finite number"
+                        EXPONENT_NOT_FINITE
                     };
                     self.err(p.span(), msg);
                     return None;
@@ -1128,13 +1128,7 @@ impl<'s> Resolver<'s> {
         // `b^2`, `z^2` on a scalar without subscripts, when no tensor carries
         // that label: a power, as a reader of the formula expects.
         if let (true, Some(label)) = (subs.is_empty(), &name.label) {
-            let numeric = numeric_label(label);
-            let bad = if numeric.is_none() {
-                bad_numeric_label(label)
-            } else {
-                None
-            };
-            if numeric.is_some() || bad.is_some() {
+            if let Some(exponent) = label_exponent(label) {
                 let base = ast::TensorName {
                     label: None,
                     ..name.clone()
@@ -1146,25 +1140,28 @@ impl<'s> Resolver<'s> {
                     || scope.param == Some(base.key().as_str())
                     || self.is_size(&base.key());
                 if known {
-                    if let Some(msg) = bad {
-                        // `x^{1/0}`: an exponent like `y_i^{1/0}`'s, not
-                        // an undeclared tensor `x^1/0`. The span starts
-                        // at the exponent, after the letter and `^`.
-                        let letter = name.letter.len() + usize::from(name.greek);
-                        let start = (name.span.start + letter + 1).min(name.span.end);
-                        self.err(
-                            Span {
-                                start,
-                                end: name.span.end,
-                            },
-                            msg,
-                        );
-                        return None;
-                    }
-                    if let Some(p) = numeric {
-                        let b = self.read(&base, subs, span, scope)?;
-                        return Some(Expr::Pow(Box::new(b), p));
-                    }
+                    return match exponent {
+                        Ok(p) => {
+                            let b = self.read(&base, subs, span, scope)?;
+                            Some(Expr::Pow(Box::new(b), p))
+                        }
+                        Err(msg) => {
+                            // `x^{1/0}`: an exponent like `y_i^{1/0}`'s,
+                            // not an undeclared tensor `x^1/0`. The span
+                            // starts at the exponent, after the letter and
+                            // `^`.
+                            let letter = name.letter.len() + usize::from(name.greek);
+                            let start = (name.span.start + letter + 1).min(name.span.end);
+                            self.err(
+                                Span {
+                                    start,
+                                    end: name.span.end,
+                                },
+                                msg,
+                            );
+                            None
+                        }
+                    };
                 }
             }
         }
@@ -1748,30 +1745,28 @@ pub fn builtin_name(b: Builtin) -> &'static str {
     }
 }
 
-/// A label that reads as a number (`2`, `-1`, `1/2`), for `b^2`.
-/// Why a label that reads as a number is no exponent (`1/0`, `1e999`), or
-/// `None` when it is not numeric (`out`, `(1)`) or is a finite number.
-fn bad_numeric_label(label: &str) -> Option<&'static str> {
-    let l = label.trim();
-    if let Some((a, b)) = l.split_once('/') {
-        let (_, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return if b == 0.0 {
-            Some("the exponent divides by zero")
-        } else {
-            numeric_label(l)
-                .is_none()
-                .then_some("the exponent is not a finite number")
-        };
-    }
-    let v: f64 = l.parse().ok()?;
-    (!v.is_finite()).then_some("the exponent is not a finite number")
-}
+/// Why a constant exponent is no number: `^{1/0}`.
+const EXPONENT_DIVIDES_BY_ZERO: &str = "the exponent divides by zero";
+/// Why a constant exponent is no number: `^{1e999}`.
+const EXPONENT_NOT_FINITE: &str = "the exponent is not a finite number";
 
-fn numeric_label(label: &str) -> Option<f64> {
+/// A label that reads as a number (`2`, `-1`, `1/2`), for `b^2`: its value,
+/// or why it is no exponent (`1/0`, `1e999`); `None` when the label is not
+/// numeric (`out`, `(1)`).
+fn label_exponent(label: &str) -> Option<Result<f64, &'static str>> {
     let l = label.trim();
-    if let Some((a, b)) = l.split_once('/') {
-        let (a, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
-        return (b != 0.0).then_some(a / b).filter(|v| v.is_finite());
-    }
-    l.parse().ok().filter(|v: &f64| v.is_finite())
+    let (v, zero_den) = match l.split_once('/') {
+        Some((a, b)) => {
+            let (a, b): (f64, f64) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+            (a / b, b == 0.0)
+        }
+        None => (l.parse().ok()?, false),
+    };
+    Some(if zero_den {
+        Err(EXPONENT_DIVIDES_BY_ZERO)
+    } else if !v.is_finite() {
+        Err(EXPONENT_NOT_FINITE)
+    } else {
+        Ok(v)
+    })
 }
