@@ -377,12 +377,17 @@ impl<'a> Derivation<'a> {
     /// Variables of a statement, then its reduction variables.
     fn stmt_notation(&self, si: usize) -> Notation {
         let mut order = self.p.statements[si].vars.clone();
+        self.push_binders(si, &mut order);
+        self.notation(&order)
+    }
+
+    /// Appends statement `si`'s reduction variables not yet in `order`.
+    fn push_binders(&self, si: usize, order: &mut Vec<String>) {
         for v in &self.stmt_binders[si] {
             if !order.contains(v) {
                 order.push(v.clone());
             }
         }
-        self.notation(&order)
     }
 
     /// The notation for a contribution: reading statement's variables,
@@ -395,11 +400,7 @@ impl<'a> Derivation<'a> {
         for (v, _) in &occ.scope {
             order.push(v.clone());
         }
-        for v in &self.stmt_binders[occ.statement] {
-            if !order.contains(v) {
-                order.push(v.clone());
-            }
-        }
+        self.push_binders(occ.statement, &mut order);
         self.notation(&order)
     }
 
