@@ -71,6 +71,16 @@ struct Resolver<'s> {
     index_vars: BTreeMap<String, (Span, usize)>,
     /// The item being resolved.
     item: usize,
+    /// Every read made while resolving the current equation, in order, with
+    /// where each subscript was written (for [`Resolver::check_reach`]).
+    read_log: Vec<LoggedRead>,
+}
+
+/// A read as resolved, with the span of each subscript.
+struct LoggedRead {
+    tensor: TensorId,
+    index: Vec<Poly>,
+    subs: Vec<Span>,
 }
 
 /// What resolution of an expression may see.
@@ -603,6 +613,7 @@ impl<'s> Resolver<'s> {
             vars: vars.iter().map(|(v, _)| v.clone()).collect(),
             param: None,
         };
+        self.read_log.clear();
         let Some(rhs) = self.expr(&e.rhs, &scope) else {
             return;
         };
@@ -647,6 +658,9 @@ impl<'s> Resolver<'s> {
             span: e.lhs_span.join(e.span),
         });
         let scope_ranges: Vec<(String, Range)> = scope.vars.iter().cloned().zip(dims).collect();
+        let log = std::mem::take(&mut self.read_log);
+        let all = std::iter::once(&rhs).chain(restated.iter().map(|(x, _)| x));
+        self.check_reach(all, &scope_ranges, log);
         let rhs = self.hoist(rhs, &scope_ranges, true);
         let source = self
             .src
@@ -800,6 +814,79 @@ impl<'s> Resolver<'s> {
 
     /// "Valid" ranges: each LHS index takes every value for which every read
     /// is in range for every value of the reduction indices.
+    /// Reports reads that are provably outside their tensor for every choice
+    /// of the sizes: an index that moves only with reductions or is constant
+    /// and reaches past the tensor at some point (`\sum_{a=0}^{3} w_a` with
+    /// three `w`s, `w_5`), or any read that misses the tensor at every point
+    /// of the statement. Zero padding is for indices that move with the
+    /// left-hand side; these reads are zero by a slip in a limit or
+    /// subscript. `log` holds the reads of `exprs` in resolution order.
+    fn check_reach<'e>(
+        &mut self,
+        exprs: impl Iterator<Item = &'e Expr>,
+        domain: &[(String, Range)],
+        log: Vec<LoggedRead>,
+    ) {
+        // The k-th IR read of a (tensor, index) is the k-th logged one.
+        let mut spans: HashMap<(TensorId, &[Poly]), Vec<&[Span]>> = HashMap::new();
+        for l in &log {
+            spans.entry((l.tensor, &l.index)).or_default().push(&l.subs);
+        }
+        let mut next: HashMap<(TensorId, Vec<Poly>), usize> = HashMap::new();
+        let tensors = &self.tensors;
+        let mut found: Vec<Diagnostic> = Vec::new();
+        for e in exprs {
+            visit_reads(e, &mut Vec::new(), &mut |read, binders| {
+                let k = next.entry((read.tensor, read.index.clone())).or_default();
+                let at = spans
+                    .get(&(read.tensor, read.index.as_slice()))
+                    .and_then(|v| v.get(*k).copied());
+                *k += 1;
+                let Some(at) = at else { return };
+                let t = &tensors[read.tensor];
+                for (d, g) in read.index.iter().enumerate() {
+                    let moving = domain.iter().any(|(v, _)| g.mentions(v));
+                    let reach: Vec<(String, Range)> = if moving {
+                        domain.iter().chain(binders).cloned().collect()
+                    } else {
+                        binders.to_vec()
+                    };
+                    let Some((lo, hi)) = extremes(g, &reach) else {
+                        continue;
+                    };
+                    let r = &t.dims[d];
+                    let positive = |p: Poly| p.sign_assuming_positive_sizes() == Some(1);
+                    let never = positive(r.lo.sub(&hi)) || positive(lo.sub(&r.hi));
+                    let partly = positive(r.lo.sub(&lo)) || positive(hi.sub(&r.hi));
+                    if !(never || (partly && !moving)) {
+                        continue;
+                    }
+                    let name = t.indices.get(d).map_or("?", |s| s.as_str());
+                    let runs = if lo == hi {
+                        format!("this index is {lo}")
+                    } else if moving {
+                        format!("this index runs from {lo} to {hi} over the statement")
+                    } else {
+                        format!("this index runs from {lo} to {hi} over the reduction")
+                    };
+                    let msg = format!(
+                        "`{key}` is read outside its range: {runs}, but `{key}` has {} \\le {name} \\le {}",
+                        r.lo,
+                        r.hi,
+                        key = t.key
+                    );
+                    let note = if never {
+                        "a read outside a tensor is zero, so this read is zero everywhere; check the subscript"
+                    } else {
+                        "a read outside a tensor is zero; that padding is meant for indices that move with the left-hand side, so here it is most likely a slip in the reduction's limits or in the subscript"
+                    };
+                    found.push(Diagnostic::new(at[d], msg).note(note));
+                }
+            });
+        }
+        self.errors.extend(found);
+    }
+
     fn infer_ranges(
         &mut self,
         key: &str,
@@ -1118,6 +1205,13 @@ impl<'s> Resolver<'s> {
                     return None;
                 }
                 index.push(p);
+            }
+            if !index.is_empty() {
+                self.read_log.push(LoggedRead {
+                    tensor: id,
+                    index: index.clone(),
+                    subs: subs.iter().map(|s| s.span()).collect(),
+                });
             }
             return Some(Expr::Read(Read {
                 tensor: id,
@@ -1627,6 +1721,25 @@ pub fn visit_reads(e: &Expr, binders: &mut Binders, f: &mut ReadVisitor<'_>) {
             }
         },
     }
+}
+
+/// The smallest and largest value of the affine `g` as each variable of
+/// `vars` runs over its range (ranges in sizes only). None when `g` is not
+/// affine in one of them, a coefficient's sign is unknown, or a variable
+/// outside `vars` remains.
+fn extremes(g: &Poly, vars: &[(String, Range)]) -> Option<(Poly, Poly)> {
+    let (mut lo, mut hi) = (g.clone(), g.clone());
+    for (v, range) in vars {
+        let (c, _) = lo.linear_in(v)?;
+        let (at_lo, at_hi) = match c.sign_assuming_positive_sizes()? {
+            0 => continue,
+            s if s > 0 => (&range.lo, &range.hi),
+            _ => (&range.hi, &range.lo),
+        };
+        lo = lo.substitute(v, at_lo);
+        hi = hi.substitute(v, at_hi);
+    }
+    (lo.vars().is_empty() && hi.vars().is_empty()).then_some((lo, hi))
 }
 
 /// True when the expression reads any tensor.

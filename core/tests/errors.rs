@@ -18,6 +18,14 @@ fn errors(body: &str) -> (String, Vec<(usize, usize)>) {
     }
 }
 
+/// Compiles `HEAD + body`, which must be accepted.
+fn accepts(body: &str) {
+    let src = format!("{HEAD}{body}\n");
+    if let Err(d) = sharegrad_core::compile(&src) {
+        panic!("{}", render("m.eq", &src, &d));
+    }
+}
+
 fn expect(body: &str, message: &str, at: (usize, usize)) {
     let (text, pos) = errors(body);
     assert!(text.contains(message), "wanted `{message}` in:\n{text}");
@@ -575,9 +583,67 @@ fn restatements_that_hold_compile() {
         "x_i = \\log(y_i^2) = 2 \\log(y_i)",
         "x_i = \\sum_{a=0}^{2} w_a y_{i+a} = w_0 y_i + w_1 y_{i+1} + w_2 y_{i+2}",
     ] {
-        let src = format!("{HEAD}{body}\n");
-        if let Err(d) = sharegrad_core::compile(&src) {
-            panic!("{}", render("m.eq", &src, &d));
-        }
+        accepts(body);
+    }
+}
+
+/// A read outside its tensor is zero. Where the index moves with the
+/// left-hand side that is zero padding; where it is constant or moves only
+/// with a reduction, or misses the tensor at every point, it is a slip that
+/// would otherwise pass silently. The caret is under the subscript.
+#[test]
+fn reads_outside_a_tensor_not_by_padding_are_errors() {
+    // A reduction one past the kernel (w has 0..2).
+    expect(
+        "x_j = \\sum_{a=0}^{3} w_a y_{j+a}",
+        "`w` is read outside its range: this index runs from 0 to 3 over the reduction, but `w` has 0 \\le a \\le 2",
+        (3, 24),
+    );
+    // A constant index past the end, and one before the start.
+    expect(
+        "x_j = w_5 y_j",
+        "this index is 5, but `w` has 0 \\le a \\le 2",
+        (3, 9),
+    );
+    expect("x_j = w_{-1} y_j", "this index is -1", (3, 10));
+    // An offset reduction index: `a` takes w's range, and a+1 reaches 3.
+    expect(
+        "x = \\sum_a w_a w_{a+1}",
+        "this index runs from 1 to 3 over the reduction",
+        (3, 19),
+    );
+    // Off by one against a size: \sum_{a=0}^{n} over 0 \le a < n.
+    expect(
+        "param v_a, 0 \\le a < n\nx = \\sum_{a=0}^{n} v_a",
+        "this index runs from 0 to n over the reduction, but `v` has 0 \\le a \\le n - 1",
+        (4, 22),
+    );
+    // Misses y at every point of the written range.
+    expect(
+        "x_i = y_{i+n}, 0 \\le i < n",
+        "this index runs from n to 2n - 1 over the statement",
+        (3, 10),
+    );
+    // In a restatement too.
+    expect(
+        "x = \\sum_a w_a = w_0 + w_1 + w_3",
+        "this index is 3",
+        (3, 32),
+    );
+}
+
+/// Reads that reach outside only as the left-hand side's index moves are
+/// zero padding and compile: a "same" convolution, a flipped kernel, a
+/// shift, and a reduction whose reach is exactly the tensor.
+#[test]
+fn zero_padding_and_exact_reaches_compile() {
+    for body in [
+        "x_j = \\sum_{a=0}^{2} w_a y_{j+a-1}, 0 \\le j < n",
+        "x_j = \\sum_{a=0}^{2} w_{2-a} y_{j+a}",
+        "x_j = y_{j-1}, 0 \\le j < n",
+        "x_j = \\sum_{a=1}^{3} w_{a-1} y_{j+a-1}",
+        "param v_a, 0 \\le a < n\nx = \\sum_{a=0}^{n-1} v_a + v_0 + v_{n-1}",
+    ] {
+        accepts(body);
     }
 }
