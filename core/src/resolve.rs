@@ -87,6 +87,8 @@ struct LoggedRead {
 struct Scope<'a> {
     /// Index variables bound here, outermost first.
     vars: Vec<String>,
+    /// How many of `vars`, from the first, are the left-hand side's.
+    lhs: usize,
     /// In a function body: the parameter.
     param: Option<&'a str>,
 }
@@ -437,6 +439,7 @@ impl<'s> Resolver<'s> {
     fn size_expr(&mut self, e: &ast::IntExpr) -> Option<Poly> {
         let scope = Scope {
             vars: Vec::new(),
+            lhs: 0,
             param: None,
         };
         self.int_expr(e, &scope, true)
@@ -499,6 +502,7 @@ impl<'s> Resolver<'s> {
         let param = f.params[0].name.clone();
         let scope = Scope {
             vars: Vec::new(),
+            lhs: 0,
             param: Some(&param),
         };
         let Some(body) = self.expr(&f.body, &scope) else {
@@ -611,6 +615,7 @@ impl<'s> Resolver<'s> {
         }
         let scope = Scope {
             vars: vars.iter().map(|(v, _)| v.clone()).collect(),
+            lhs: vars.len(),
             param: None,
         };
         self.read_log.clear();
@@ -1292,6 +1297,10 @@ impl<'s> Resolver<'s> {
             );
             return None;
         }
+        if let Some(d) = self.spelled_function(name) {
+            self.errors.push(d);
+            return None;
+        }
         if self.defining.as_deref() == Some(key.as_str()) {
             self.err(
                 name.span,
@@ -1307,23 +1316,68 @@ impl<'s> Resolver<'s> {
             );
             return None;
         }
-        let mut d = Diagnostic::new(name.span, format!("undeclared tensor `{key}`")).note(format!(
-            "declare it, like `input {key}_i, 0 \\le i < n`, or define it by an equation"
-        ));
-        if key == "e" || key == "E" || key.starts_with("e^") {
-            // `1.5e-3` (a number in exponent notation) or `e^{x}` (Euler's
-            // number) read as a tensor `e`.
-            let before = self.src[..name.span.start.min(self.src.len())]
-                .chars()
-                .next_back();
-            d = d.note(if before.is_some_and(|c| c.is_ascii_digit() || c == '.') {
-                "a number in exponent notation is written `1.5 \\times 10^{-3}`".to_string()
-            } else {
-                "for the exponential function write `\\exp(x)`".to_string()
-            });
+        let written = written_name(name);
+        let mut d = Diagnostic::new(name.span, format!("undeclared tensor `{written}`"));
+        let before = self.src[..name.span.start.min(self.src.len())]
+            .chars()
+            .next_back();
+        let after_number = before.is_some_and(|c| c.is_ascii_digit() || c == '.');
+        let euler = name.letter == "e" && !name.greek && !after_number;
+        // `e^{y_i}` is Euler's number raised to a power, not a tensor
+        // labelled `y_i`: declaring that would not help.
+        if !(euler && name.label.is_some()) {
+            d = d.note(format!(
+                "declare it, like `input {written}_i, 0 \\le i < n`, or define it by an equation"
+            ));
+        }
+        if (key == "e" || key == "E") && after_number {
+            d = d.note("a number in exponent notation is written `1.5 \\times 10^{-3}`");
+        } else if euler {
+            let arg = name.label.as_deref().unwrap_or("x");
+            d = d.note(format!("for the exponential function write `\\exp({arg})`"));
         }
         self.errors.push(d);
         None
+    }
+
+    /// `relu(y_i)` or `exp(y_i)` without a backslash parses as a product of
+    /// one-letter names (`r e l u(y_i)`). When the undeclared letter `name`
+    /// sits in such a word that names a function, one error for the word
+    /// (each of its letters gives the same, and duplicates are dropped).
+    fn spelled_function(&self, name: &ast::TensorName) -> Option<Diagnostic> {
+        if name.greek || name.label.is_some() {
+            return None;
+        }
+        let bytes = self.src.as_bytes();
+        let mut start = name.span.start.min(bytes.len());
+        while start > 0 && bytes[start - 1].is_ascii_alphabetic() {
+            start -= 1;
+        }
+        let mut end = name.span.start.min(bytes.len());
+        while end < bytes.len() && bytes[end].is_ascii_alphabetic() {
+            end += 1;
+        }
+        if start > 0 && bytes[start - 1] == b'\\' {
+            return None;
+        }
+        let word = &self.src[start..end];
+        let fix = match word {
+            "relu" | "softplus" => format!("\\operatorname{{{word}}}"),
+            "exp" | "log" | "ln" | "tanh" | "sqrt" | "max" => format!("\\{word}"),
+            "sigmoid" => "\\sigma".to_string(),
+            _ => return None,
+        };
+        let letters: Vec<String> = word.chars().map(String::from).collect();
+        Some(
+            Diagnostic::new(
+                Span { start, end },
+                format!(
+                    "`{word}` is not a function here: without a backslash it reads as the product of the letters {}",
+                    letters.join(", ")
+                ),
+            )
+            .note(format!("write `{fix}`")),
+        )
     }
 
     fn reduce(
@@ -1335,14 +1389,18 @@ impl<'s> Resolver<'s> {
     ) -> Option<Expr> {
         let mut inner = Scope {
             vars: scope.vars.clone(),
+            lhs: scope.lhs,
             param: scope.param,
         };
         for b in binders {
-            if inner.vars.contains(&b.var.name) {
-                self.err(
-                    b.var.span,
-                    format!("index `{}` is already bound here", b.var.name),
-                );
+            if let Some(k) = inner.vars.iter().position(|v| *v == b.var.name) {
+                let v = &b.var.name;
+                let msg = if k < inner.lhs {
+                    format!("`{v}` is an index of the left-hand side, so it cannot also be summed over here; give the reduction its own letter")
+                } else {
+                    format!("index `{v}` is already bound by an enclosing reduction; give this one its own letter")
+                };
+                self.err(b.var.span, msg);
                 return None;
             }
             if self.is_size(&b.var.name) && b.var.name.chars().all(|c| !c.is_ascii_lowercase()) {
@@ -1355,11 +1413,16 @@ impl<'s> Resolver<'s> {
             inner.vars.push(b.var.name.clone());
         }
         let mut e = self.expr(body, &inner)?;
+        // Every binder is checked, so `\sum_{a,b}` with neither range
+        // inferable reports both.
+        let mut ok = true;
         for b in binders.iter().rev() {
             let range = match (&b.lo, &b.hi) {
                 (Some((lo, lrel)), Some((hi, hrel))) => {
-                    let lo = self.size_expr(lo)?;
-                    let hi = self.size_expr(hi)?;
+                    let (Some(lo), Some(hi)) = (self.size_expr(lo), self.size_expr(hi)) else {
+                        ok = false;
+                        continue;
+                    };
                     Range {
                         lo: if *lrel == ast::Rel::Lt {
                             lo.add_int(1)
@@ -1373,7 +1436,13 @@ impl<'s> Resolver<'s> {
                         },
                     }
                 }
-                (None, None) => self.infer_binder(&b.var, &e)?,
+                (None, None) => match self.infer_binder(&b.var, &e) {
+                    Some(r) => r,
+                    None => {
+                        ok = false;
+                        continue;
+                    }
+                },
                 _ => {
                     self.err(
                         b.span,
@@ -1382,7 +1451,8 @@ impl<'s> Resolver<'s> {
                             b.var.name
                         ),
                     );
-                    return None;
+                    ok = false;
+                    continue;
                 }
             };
             let span = match &b.hi {
@@ -1390,7 +1460,8 @@ impl<'s> Resolver<'s> {
                 None => b.span,
             };
             if !self.check_not_empty(&b.var.name, &range, span, "the range") {
-                return None;
+                ok = false;
+                continue;
             }
             e = Expr::Reduce {
                 op,
@@ -1399,7 +1470,7 @@ impl<'s> Resolver<'s> {
                 body: Box::new(e),
             };
         }
-        Some(e)
+        ok.then_some(e)
     }
 
     /// `\sum_a`: the range of the tensor dimensions `a` indexes directly.
@@ -1740,6 +1811,16 @@ fn extremes(g: &Poly, vars: &[(String, Range)]) -> Option<(Poly, Poly)> {
         hi = hi.substitute(v, at_hi);
     }
     (lo.vars().is_empty() && hi.vars().is_empty()).then_some((lo, hi))
+}
+
+/// A tensor name as it is written: `\\beta`, `y^1`, `W^{out}`.
+fn written_name(name: &ast::TensorName) -> String {
+    let slash = if name.greek { "\\" } else { "" };
+    match name.label.as_deref() {
+        None => format!("{slash}{}", name.letter),
+        Some(l) if l.chars().count() == 1 => format!("{slash}{}^{l}", name.letter),
+        Some(l) => format!("{slash}{}^{{{l}}}", name.letter),
+    }
 }
 
 /// True when the expression reads any tensor.

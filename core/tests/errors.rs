@@ -567,7 +567,7 @@ fn exponent_notation_and_eulers_number_get_a_hint() {
     assert!(text.contains("`1.5 \\times 10^{-3}`"), "{text}");
     assert!(pos.contains(&(3, 10)), "{pos:?}\n{text}");
     let (text, pos) = errors("x_j = e^{y_j}");
-    assert!(text.contains("`\\exp(x)`"), "{text}");
+    assert!(text.contains("`\\exp(y_j)`"), "{text}");
     assert!(pos.contains(&(3, 7)), "{pos:?}\n{text}");
 }
 
@@ -646,4 +646,61 @@ fn zero_padding_and_exact_reaches_compile() {
     ] {
         accepts(body);
     }
+}
+
+/// A function name without its backslash parses as a product of one-letter
+/// tensors; the user gets one error for the word with the spelling to use,
+/// not one "undeclared tensor" per letter.
+#[test]
+fn function_names_without_a_backslash_get_one_error() {
+    let (text, pos) = errors("x_j = relu(y_j)");
+    assert!(
+        text.contains("`relu` is not a function here: without a backslash it reads as the product of the letters r, e, l, u"),
+        "{text}"
+    );
+    assert!(text.contains("write `\\operatorname{relu}`"), "{text}");
+    assert_eq!(pos, vec![(3, 7)], "{text}");
+    // `x` is the tensor being defined: still one error, for the word.
+    let (text, pos) = errors("x_j = exp(y_j)");
+    assert!(text.contains("write `\\exp`"), "{text}");
+    assert_eq!(pos, vec![(3, 7)], "{text}");
+    // `n` is a size and `h` a function: the word is still caught.
+    let (text, pos) = errors("x_j = tanh(y_j)");
+    assert!(text.contains("write `\\tanh`"), "{text}");
+    assert_eq!(pos, vec![(3, 7)], "{text}");
+}
+
+/// The declaration hint spells the name as it is written (`\beta`,
+/// `W^{out}`), and Euler's number raised to a power gets the `\exp` hint
+/// with its argument instead of a declaration of a tensor `e^{y_j}`.
+#[test]
+fn undeclared_names_are_spelled_as_written() {
+    let (text, _) = errors("x_j = \\beta_j y_j");
+    assert!(text.contains("undeclared tensor `\\beta`"), "{text}");
+    assert!(text.contains("`input \\beta_i, 0 \\le i < n`"), "{text}");
+    let (text, _) = errors("x_j = W^{out}_j y_j");
+    assert!(text.contains("`input W^{out}_i, 0 \\le i < n`"), "{text}");
+    let (text, _) = errors("x_j = e^{y_j}");
+    assert!(text.contains("write `\\exp(y_j)`"), "{text}");
+    assert!(!text.contains("declare it"), "{text}");
+}
+
+/// Reduction indices: every binder whose range cannot be inferred is
+/// reported, and reusing a left-hand-side index says so.
+#[test]
+fn reduction_index_mistakes() {
+    let (text, pos) = errors("x = \\sum_{a,b} y_{a+b}");
+    assert!(text.contains("cannot infer the range of `a`"), "{text}");
+    assert!(text.contains("cannot infer the range of `b`"), "{text}");
+    assert_eq!(pos, vec![(3, 11), (3, 13)], "{text}");
+    expect(
+        "x_j = \\sum_j y_j",
+        "`j` is an index of the left-hand side, so it cannot also be summed over here",
+        (3, 12),
+    );
+    expect(
+        "x = \\sum_a \\sum_a w_a",
+        "index `a` is already bound by an enclosing reduction",
+        (3, 17),
+    );
 }
