@@ -1033,6 +1033,22 @@ impl<'s> Resolver<'s> {
             }
             ast::Expr::Neg(a, _) => Expr::Neg(Box::new(self.expr(a, scope)?)),
             ast::Expr::Pow(a, p, _) => {
+                // `b^2^3`: the label of a scalar read as a power, then a
+                // second exponent, which LaTeX rejects as a double
+                // superscript (`y_i^2^3` is a parse error already).
+                if let ast::Expr::Tensor {
+                    name, subscripts, ..
+                } = &**a
+                {
+                    let next = self.src.get(a.span().end..).unwrap_or("").trim_start();
+                    if subscripts.is_empty() && name.label.is_some() && next.starts_with('^') {
+                        self.err(
+                            p.span(),
+                            "double superscript: group the base, like `{b^2}^3`, or write one exponent",
+                        );
+                        return None;
+                    }
+                }
                 let base = self.expr(a, scope);
                 let Some(exp) = const_value(p) else {
                     self.err(

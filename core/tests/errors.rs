@@ -704,3 +704,16 @@ fn reduction_index_mistakes() {
         (3, 17),
     );
 }
+
+/// `b^2^3` on a scalar was read as `(b^2)^3`; LaTeX rejects it as a double
+/// superscript, and so does `y_j^2^3` here. Grouping is accepted.
+#[test]
+fn double_superscript_on_a_scalar() {
+    expect(
+        "input b\nx = b^2^3",
+        "double superscript: group the base, like `{b^2}^3`",
+        (4, 9),
+    );
+    expect("input b\nx = b^{2}^{3}", "double superscript", (4, 12));
+    accepts("input b\nx = {b^2}^3 + (b^2)^3");
+}
