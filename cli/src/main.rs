@@ -6,10 +6,13 @@
 //! sharegrad latex FILE [-o OUT.tex]     the derivation document
 //! sharegrad rust FILE [--type T] [--gemm]  a Rust module (self-contained without --gemm)
 //! sharegrad derive [FILE] [--out DIR]   NAME.tex, NAME.pdf, NAME.rs
+//! sharegrad COMMAND --help              one command's usage and options
+//! sharegrad help [COMMAND]              the same, or the overview (`--help`)
+//! sharegrad --version
 //! ```
 //!
 //! Errors print `file:line:col` with a caret excerpt on stderr and exit 1;
-//! usage errors exit 2.
+//! usage errors exit 2. Help and the version go to stdout and exit 0.
 
 mod data;
 mod latex_cmd;
@@ -21,28 +24,160 @@ use std::process::ExitCode;
 /// The seed's two-layer example, derived when `derive` gets no file.
 const SEED_EXAMPLE: &str = include_str!("../../examples/seed.eq");
 
-const USAGE: &str = "usage:
-  sharegrad check FILE                   parse, resolve and summarise a model
-  sharegrad eval FILE --data DATA.json   print values and gradients as JSON
-  sharegrad rust FILE [--type f32|f64|generic] [--gemm]
-                                         print a self-contained Rust module with
-                                         forward and backward (default: generic);
-                                         --gemm lowers contractions to calls of
-                                         the sharegrad-runtime crate (faster)
-  sharegrad latex FILE [-o OUT.tex] [--fragment|--markdown]
-                                         the derivation as LaTeX (or Markdown)
-  sharegrad derive [FILE] [--out DIR]    write NAME.tex, NAME.pdf and NAME.rs (DIR: out)
-                                         (without FILE: the seed's example)
-  sharegrad --help
+/// A subcommand: the options it accepts and how its help describes it.
+struct Subcommand {
+    name: &'static str,
+    /// Its arguments, as its usage line shows them after the name.
+    args: &'static str,
+    /// One line for `sharegrad --help`.
+    summary: &'static str,
+    /// Options that take a value.
+    with_value: &'static [&'static str],
+    /// Options without a value (besides `-h` and `--help`).
+    flags: &'static [&'static str],
+    /// The rest of `sharegrad NAME --help`: what it does, then its options.
+    help: &'static str,
+    /// Runs it on its parsed arguments.
+    run: fn(&Args) -> Result<(), Failure>,
+}
 
-FILE (or DATA.json) may be `-` for standard input.";
+const SUBCOMMANDS: &[Subcommand] = &[
+    Subcommand {
+        name: "check",
+        args: "FILE",
+        summary: "parse, resolve and summarise a model",
+        with_value: &[],
+        flags: &[],
+        help: "Parses, resolves and differentiates the model in FILE, then prints its
+sizes, its tensors with their ranges, its statements, every occurrence of
+every tensor and the adjoint equations.
+
+options:
+  -h, --help               print this help
+
+FILE may be `-` for standard input.",
+        run: run_check,
+    },
+    Subcommand {
+        name: "eval",
+        args: "FILE --data DATA.json",
+        summary: "print values and gradients as JSON",
+        with_value: &["--data"],
+        flags: &[],
+        help: "Evaluates the model in FILE on the data in DATA.json and prints the
+values of every tensor and the gradients of every input and param as JSON:
+{\"values\": {...}, \"grads\": {...}}.
+
+options:
+  --data DATA.json         required: {\"sizes\": {\"n\": 6}, \"tensors\": {\"y^0\": [..],
+                           \"w\": [..]}, \"seed\": {\"y^2\": [..]}}; tensors flattened
+                           row-major, a seed for every output (a scalar
+                           output's defaults to 1)
+  -h, --help               print this help
+
+FILE or DATA.json (not both) may be `-` for standard input.",
+        run: run_eval,
+    },
+    Subcommand {
+        name: "rust",
+        args: "FILE [--type f32|f64|generic] [--gemm]",
+        summary: "print a Rust module with forward and backward",
+        with_value: &["--type"],
+        flags: &["--gemm"],
+        help: "Prints a Rust module with the forward and backward functions of the model
+in FILE (the API of docs/GENERATED_API.md), without unsafe and, unless
+--gemm, without dependencies.
+
+options:
+  --type f32|f64|generic   the element type: generic (the default) makes the
+                           kernels generic over the module's Real trait,
+                           implemented for f32 and f64; f32 or f64 gives
+                           concrete code
+  --gemm                   convolutions and matrix products call
+                           sharegrad_runtime::gemm: faster, but the module then
+                           needs the sharegrad-runtime crate (runtime/)
+  -h, --help               print this help
+
+FILE may be `-` for standard input.",
+        run: run_rust,
+    },
+    Subcommand {
+        name: "latex",
+        args: "FILE [-o OUT.tex] [--fragment|--markdown]",
+        summary: "the derivation as LaTeX (or Markdown)",
+        with_value: &["-o"],
+        flags: &["--fragment", "--markdown"],
+        help: "Prints the step-by-step derivation of the gradients of the model in FILE:
+by default a complete LaTeX document that pdflatex compiles.
+
+options:
+  -o OUT.tex               write it to OUT.tex instead of standard output
+  --fragment               only the body, to \\input into a document that loads
+                           amsmath
+  --markdown               Markdown with $$ blocks that KaTeX and MathJax
+                           render (not with --fragment)
+  -h, --help               print this help
+
+FILE may be `-` for standard input.",
+        run: run_latex,
+    },
+    Subcommand {
+        name: "derive",
+        args: "[FILE] [--out DIR]",
+        summary: "write NAME.tex, NAME.pdf and NAME.rs",
+        with_value: &["--out"],
+        flags: &[],
+        help: "Writes the derivation of the model in FILE as NAME.tex and, when pdflatex
+is on PATH, NAME.pdf, and its Rust module (generic, with the derivation as
+DERIVATION) as NAME.rs. NAME is FILE's stem (the folder's name for a
+model.eq, `model` for standard input). Without FILE: the seed's two-layer
+example, NAME seed.
+
+options:
+  --out DIR                the folder to write into, created if missing
+                           (default: out)
+  -h, --help               print this help
+
+FILE may be `-` for standard input.",
+        run: run_derive,
+    },
+];
+
+/// `sharegrad --help`: every subcommand's usage line and summary.
+fn usage() -> String {
+    /// Width of the usage column; longer usages put the summary below.
+    const COLUMN: usize = 37;
+    let mut text = String::from("usage:\n");
+    let mut line = |left: &str, right: &str| {
+        if left.len() <= COLUMN {
+            text.push_str(&format!("  {left:<COLUMN$}  {right}\n"));
+        } else {
+            text.push_str(&format!("  {left}\n  {:COLUMN$}  {right}\n", ""));
+        }
+    };
+    for c in SUBCOMMANDS {
+        line(&format!("sharegrad {} {}", c.name, c.args), c.summary);
+    }
+    line(
+        "sharegrad COMMAND --help",
+        "its usage and options (also: help COMMAND)",
+    );
+    line("sharegrad --help | --version", "this text, or the version");
+    text.push_str("\nFILE (or DATA.json) may be `-` for standard input.");
+    text
+}
+
+/// `sharegrad NAME --help`.
+fn subcommand_help(c: &Subcommand) -> String {
+    format!("usage: sharegrad {} {}\n\n{}\n", c.name, c.args, c.help)
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
-            eprintln!("error: {msg}\n\n{USAGE}");
+            eprintln!("error: {msg}\n\n{}", usage());
             ExitCode::from(2)
         }
         Err(Failure::Reported(text)) => {
@@ -133,6 +268,8 @@ struct Args {
     options: Vec<(String, Option<String>)>,
 }
 
+/// Splits a subcommand's arguments; `-h` and `--help` are flags of every
+/// subcommand.
 fn parse_args(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Args, Failure> {
     let mut out = Args {
         positional: Vec::new(),
@@ -146,7 +283,7 @@ fn parse_args(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Ar
                     .next()
                     .ok_or_else(|| Failure::Usage(format!("`{a}` needs a value")))?;
                 out.options.push((a.clone(), Some(v.clone())));
-            } else if flags.contains(&a.as_str()) {
+            } else if flags.contains(&a.as_str()) || a == "-h" || a == "--help" {
                 out.options.push((a.clone(), None));
             } else {
                 return Err(Failure::Usage(format!("unknown option `{a}`")));
@@ -159,6 +296,9 @@ fn parse_args(args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Ar
 }
 
 impl Args {
+    fn has(&self, name: &str) -> bool {
+        self.options.iter().any(|(n, _)| n == name)
+    }
     fn value(&self, name: &str) -> Option<&str> {
         self.options
             .iter()
@@ -181,93 +321,138 @@ fn run(args: &[String]) -> Result<(), Failure> {
         return Err(Failure::Usage("missing command".into()));
     };
     match cmd.as_str() {
-        "-h" | "--help" | "help" => {
-            emit(&format!("{USAGE}\n"))?;
-            Ok(())
+        "-h" | "--help" => emit(&format!("{}\n", usage())),
+        "help" => match rest {
+            [] => emit(&format!("{}\n", usage())),
+            [name] => emit(&subcommand_help(subcommand(name)?)),
+            [_, extra, ..] => Err(Failure::Usage(format!("unexpected argument `{extra}`"))),
+        },
+        "-V" | "--version" => emit(concat!("sharegrad ", env!("CARGO_PKG_VERSION"), "\n")),
+        option if option.starts_with('-') => {
+            Err(Failure::Usage(format!("unknown option `{option}`")))
         }
-        "check" => {
-            let a = parse_args(rest, &[], &[])?;
-            let src = read_source(a.one_file(true)?)?;
-            let model = compile(&src)?;
-            emit(&sharegrad_core::report::check_summary(&model))?;
-            Ok(())
-        }
-        "eval" => {
-            let a = parse_args(rest, &["--data"], &[])?;
-            let data_path = a
-                .value("--data")
-                .ok_or_else(|| Failure::Usage("`eval` needs `--data DATA.json`".into()))?;
-            let file = a.one_file(true)?;
-            if data_path == "-" && file == Some("-") {
-                return Err(Failure::Usage(
-                    "the model and the data cannot both come from standard input".into(),
-                ));
+        name => {
+            let c = subcommand(name)?;
+            let a = parse_args(rest, c.with_value, c.flags)?;
+            if a.has("-h") || a.has("--help") {
+                return emit(&subcommand_help(c));
             }
-            let src = read_source(file)?;
-            let model = compile(&src)?;
-            let text = if data_path == "-" {
-                read_stdin()?
-            } else {
-                std::fs::read_to_string(data_path).map_err(|e| {
-                    Failure::Reported(format!("error: cannot read `{data_path}`: {e}\n"))
-                })?
-            };
-            let data = data::parse_data(&text)
-                .map_err(|e| Failure::Reported(format!("error: {data_path}: {e}\n")))?;
-            let results = sharegrad_core::eval::evaluate(&model.program, &model.gradient, &data)
-                .map_err(|e| {
-                    Failure::Reported(match e.span {
-                        Some(span) => diagnostics::render(
-                            &src.name,
-                            &src.text,
-                            &[diagnostics::Diagnostic::new(span, e.message)],
-                        ),
-                        None => format!("error: {e}\n"),
-                    })
-                })?;
-            emit(&format!("{}\n", data::results_to_json(&results)))?;
-            Ok(())
+            (c.run)(&a)
         }
-        "rust" => {
-            let a = parse_args(rest, &["--type"], &["--gemm"])?;
-            let real = rust_cmd::real_type(a.value("--type")).map_err(Failure::Usage)?;
-            let gemm = a.options.iter().any(|(n, _)| n == "--gemm");
-            let src = read_source(a.one_file(true)?)?;
-            let model = compile(&src)?;
-            let text = rust_cmd::module(&model, real, gemm)
-                .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
-            emit(&text)?;
-            Ok(())
-        }
-        "latex" => {
-            let a = parse_args(rest, &["-o"], &["--fragment", "--markdown"])?;
-            let file = a.one_file(true)?;
-            let src = read_source(file)?;
-            let model = compile(&src)?;
-            let has = |f: &str| a.options.iter().any(|(n, _)| n == f);
-            let text = latex_cmd::latex_text(
-                &model,
-                &latex_cmd::model_name(file),
-                has("--fragment"),
-                has("--markdown"),
-            )
-            .map_err(Failure::Usage)?;
-            match a.value("-o") {
-                Some(out) => latex_cmd::write_file(std::path::Path::new(out), &text)
-                    .map_err(|e| Failure::Reported(format!("error: {e}\n")))?,
-                None => emit(&text)?,
+    }
+}
+
+/// The subcommand called `name`.
+fn subcommand(name: &str) -> Result<&'static Subcommand, Failure> {
+    SUBCOMMANDS
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| Failure::Usage(format!("unknown command `{name}`")))
+}
+
+/// `sharegrad check FILE`.
+fn run_check(a: &Args) -> Result<(), Failure> {
+    let src = read_source(a.one_file(true)?)?;
+    let model = compile(&src)?;
+    emit(&sharegrad_core::report::check_summary(&model))?;
+    Ok(())
+}
+
+/// `sharegrad eval FILE --data DATA.json`.
+fn run_eval(a: &Args) -> Result<(), Failure> {
+    let data_path = a
+        .value("--data")
+        .ok_or_else(|| Failure::Usage("`eval` needs `--data DATA.json`".into()))?;
+    let file = a.one_file(true)?;
+    if data_path == "-" && file == Some("-") {
+        return Err(Failure::Usage(
+            "the model and the data cannot both come from standard input".into(),
+        ));
+    }
+    let src = read_source(file)?;
+    let model = compile(&src)?;
+    let text = if data_path == "-" {
+        read_stdin()?
+    } else {
+        std::fs::read_to_string(data_path)
+            .map_err(|e| Failure::Reported(format!("error: cannot read `{data_path}`: {e}\n")))?
+    };
+    let data = data::parse_data(&text)
+        .map_err(|e| Failure::Reported(format!("error: {data_path}: {e}\n")))?;
+    let results =
+        sharegrad_core::eval::evaluate(&model.program, &model.gradient, &data).map_err(|e| {
+            Failure::Reported(match e.span {
+                Some(span) => diagnostics::render(
+                    &src.name,
+                    &src.text,
+                    &[diagnostics::Diagnostic::new(span, e.message)],
+                ),
+                None => format!("error: {e}\n"),
+            })
+        })?;
+    emit(&format!("{}\n", data::results_to_json(&results)))?;
+    Ok(())
+}
+
+/// `sharegrad rust FILE [--type f32|f64|generic] [--gemm]`.
+fn run_rust(a: &Args) -> Result<(), Failure> {
+    let real = rust_cmd::real_type(a.value("--type")).map_err(Failure::Usage)?;
+    let gemm = a.has("--gemm");
+    let src = read_source(a.one_file(true)?)?;
+    let model = compile(&src)?;
+    let text = rust_cmd::module(&model, real, gemm)
+        .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
+    emit(&text)?;
+    Ok(())
+}
+
+/// `sharegrad latex FILE [-o OUT.tex] [--fragment|--markdown]`.
+fn run_latex(a: &Args) -> Result<(), Failure> {
+    let file = a.one_file(true)?;
+    let src = read_source(file)?;
+    let model = compile(&src)?;
+    let text = latex_cmd::latex_text(
+        &model,
+        &latex_cmd::model_name(file),
+        a.has("--fragment"),
+        a.has("--markdown"),
+    )
+    .map_err(Failure::Usage)?;
+    match a.value("-o") {
+        Some(out) => latex_cmd::write_file(std::path::Path::new(out), &text)
+            .map_err(|e| Failure::Reported(format!("error: {e}\n")))?,
+        None => emit(&text)?,
+    }
+    Ok(())
+}
+
+/// `sharegrad derive [FILE] [--out DIR]`.
+fn run_derive(a: &Args) -> Result<(), Failure> {
+    let file = a.one_file(false)?;
+    let src = read_source(file)?;
+    let model = compile(&src)?;
+    let dir = std::path::PathBuf::from(a.value("--out").unwrap_or("out"));
+    latex_cmd::derive(&model, &latex_cmd::model_name(file), &dir)
+        .map_err(|e| Failure::Reported(format!("error: {e}\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SUBCOMMANDS;
+
+    /// An option added to a subcommand's parser must appear in its usage
+    /// line and be explained in its help.
+    #[test]
+    fn every_option_is_in_its_usage_and_help() {
+        for c in SUBCOMMANDS {
+            for option in c.with_value.iter().chain(c.flags) {
+                assert!(c.args.contains(option), "{} {}", c.name, option);
+                assert!(
+                    c.help.lines().any(|l| l.trim_start().starts_with(option)),
+                    "{} --help explains {option}",
+                    c.name
+                );
             }
-            Ok(())
         }
-        "derive" => {
-            let a = parse_args(rest, &["--out"], &[])?;
-            let file = a.one_file(false)?;
-            let src = read_source(file)?;
-            let model = compile(&src)?;
-            let dir = std::path::PathBuf::from(a.value("--out").unwrap_or("out"));
-            latex_cmd::derive(&model, &latex_cmd::model_name(file), &dir)
-                .map_err(|e| Failure::Reported(format!("error: {e}\n")))
-        }
-        other => Err(Failure::Usage(format!("unknown command `{other}`"))),
     }
 }

@@ -161,6 +161,86 @@ fn usage_errors_exit_2() {
     assert_eq!(sharegrad(&["check", "a.eq", "b.eq"]).status.code(), Some(2));
 }
 
+/// Every option each subcommand takes, as its help must name it.
+const SUBCOMMAND_OPTIONS: [(&str, &[&str]); 5] = [
+    ("check", &[]),
+    ("eval", &["--data DATA.json"]),
+    ("rust", &["--type f32|f64|generic", "--gemm"]),
+    ("latex", &["-o OUT.tex", "--fragment", "--markdown"]),
+    ("derive", &["--out DIR"]),
+];
+
+#[test]
+fn version_prints_the_crate_version() {
+    for flag in ["--version", "-V"] {
+        let out = sharegrad(&[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("sharegrad {}\n", env!("CARGO_PKG_VERSION"))
+        );
+        assert!(out.stderr.is_empty(), "{flag}");
+    }
+}
+
+#[test]
+fn each_subcommand_has_its_own_help() {
+    let overview = sharegrad(&["--help"]);
+    assert_eq!(overview.status.code(), Some(0));
+    let overview = String::from_utf8_lossy(&overview.stdout).into_owned();
+    assert!(overview.contains("sharegrad COMMAND --help"), "{overview}");
+    for (cmd, options) in SUBCOMMAND_OPTIONS {
+        // `-h`, `--help`, `help CMD`, and `--help` after a file that is
+        // never read: the same text on stdout, nothing on stderr.
+        let runs = [
+            sharegrad(&[cmd, "--help"]),
+            sharegrad(&[cmd, "-h"]),
+            sharegrad(&["help", cmd]),
+            sharegrad(&[cmd, "/nonexistent/model.eq", "--help"]),
+        ];
+        let help = String::from_utf8_lossy(&runs[0].stdout).into_owned();
+        for out in &runs {
+            assert_eq!(out.status.code(), Some(0), "{cmd}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), help, "{cmd}");
+            assert!(out.stderr.is_empty(), "{cmd}");
+        }
+        let usage = help.lines().next().unwrap();
+        assert!(
+            usage.starts_with(&format!("usage: sharegrad {cmd}")),
+            "{help}"
+        );
+        // The overview shows the same usage line.
+        let synopsis = usage.trim_start_matches("usage: ");
+        assert!(overview.contains(synopsis), "{synopsis} in {overview}");
+        for option in options.iter().chain(&["-h, --help"]) {
+            assert!(
+                help.lines().any(|l| l.trim_start().starts_with(option)),
+                "`{cmd} --help` explains {option}:\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_options_are_usage_errors() {
+    for (args, message) in [
+        (&["--verbose"][..], "unknown option `--verbose`"),
+        (&["rust", "--bogus", "x.eq"], "unknown option `--bogus`"),
+        (&["check", "--version"], "unknown option `--version`"),
+        (&["derive", "--fragment"], "unknown option `--fragment`"),
+        (&["help", "frobnicate"], "unknown command `frobnicate`"),
+    ] {
+        let out = sharegrad(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            err.starts_with(&format!("error: {message}\n")),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn missing_files_and_bad_data_are_reported_not_panicked() {
     let out = sharegrad(&["check", "/nonexistent/model.eq"]);

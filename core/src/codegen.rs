@@ -97,9 +97,17 @@ impl std::error::Error for CodegenError {}
 type Res<T> = Result<T, CodegenError>;
 
 /// The Rust identifier of a tensor key: the letter (Greek spelled out), then
-/// the label: digits appended directly (`y^0` → `y0`), anything else after
-/// `_` with characters other than ASCII letters and digits dropped
-/// (`y^(1)` → `y_1`, `W^out` → `W_out`).
+/// the label with characters other than ASCII letters and digits dropped,
+/// appended directly when what is left is digits, else after `_`. The
+/// generated module adds trailing `_`s where two keys give one identifier.
+///
+/// ```
+/// use sharegrad_core::codegen::rust_ident;
+/// assert_eq!(rust_ident("y^0"), "y0");
+/// assert_eq!(rust_ident("y^(1)"), "y1");
+/// assert_eq!(rust_ident("W^out"), "W_out");
+/// assert_eq!(rust_ident("beta"), "beta");
+/// ```
 pub fn rust_ident(key: &str) -> String {
     let (letter, label) = key.split_once('^').unwrap_or((key, ""));
     let letter: String = letter

@@ -68,8 +68,9 @@
 //!
 //! The attribute takes the equations as a string literal or
 //! `file = "path.eq"`. The signature names every tensor by its Rust
-//! identifier (`y^0` → `y0`, `y^(1)` → `y_1`, `W^out` → `W_out`, Greek
-//! spelled out: `\beta` → `beta`) and every size by its name:
+//! identifier (`y^0` → `y0`, `y^{(1)}` → `y1`, `W^{out}` → `W_out`, Greek
+//! spelled out: `\beta` → `beta`; see `docs/GENERATED_API.md`) and every
+//! size by its name:
 //!
 //! | in the model | parameter |
 //! |---|---|
