@@ -629,3 +629,30 @@ fn symbolic_functions_and_scalar_params() {
         assert!((g - yi.cos() * b).abs() < 1e-5);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Two keys with one Rust identifier: `y^1` and `y^{(1)}` are `y1` and `y1_`
+// in the generated module, and the macros take them by those names.
+
+#[sharegrad::layer(
+    r"
+    input y^1_i, 0 \le i < n
+    input y^{(1)}_i, 0 \le i < n
+    x_i = y^1_i y^{(1)}_i
+"
+)]
+fn clash(y1: &[f64], y1_: &[f64], x: &mut [f64], n: usize) {}
+
+#[test]
+fn keys_with_one_identifier_get_distinct_parameters() {
+    let (a, b) = ([1.0, 2.0, 3.0], [-4.0, 5.0, 0.5]);
+    let mut x = [0.0; 3];
+    clash(&a, &b, &mut x, 3);
+    assert_eq!(x, [-4.0, 10.0, 1.5]);
+    // d(a b)/da = b and d(a b)/db = a, times the seed.
+    let seed = [1.0, 2.0, -1.0];
+    let (mut ga, mut gb) = ([0.0; 3], [0.0; 3]);
+    clash_backward(&a, &b, &seed, Some(&mut ga), Some(&mut gb), 3);
+    assert_eq!(ga, [-4.0, 10.0, -0.5]);
+    assert_eq!(gb, [1.0, 4.0, -3.0]);
+}

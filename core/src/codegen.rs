@@ -129,6 +129,30 @@ pub fn rust_ident(key: &str) -> String {
     }
 }
 
+/// The Rust field name of every tensor of `p`, by [`TensorId`]: its
+/// [`rust_ident`], `aux_` in front for auxiliary tensors, and trailing `_`s
+/// for keywords and where two keys give one identifier (`y^1` and `y^{(1)}`
+/// are `y1` and `y1_`). The macros name struct fields and parameters by it.
+pub fn tensor_idents(p: &Program) -> Vec<String> {
+    let mut fields = BTreeSet::new();
+    p.tensors
+        .iter()
+        .map(|t| {
+            let mut id = rust_ident(&t.key);
+            if t.auxiliary {
+                id = format!("aux_{id}");
+            }
+            if KEYWORDS.contains(&id.as_str()) {
+                id.push('_');
+            }
+            while !fields.insert(id.clone()) {
+                id.push('_');
+            }
+            id
+        })
+        .collect()
+}
+
 /// Sums of more terms than this are added up statement by statement
 /// (`acc += term;`) rather than written as one expression.
 const LONG_SUM_TERMS: usize = 64;
@@ -424,21 +448,7 @@ impl<'m> Gen<'m> {
             row_reads: BTreeMap::new(),
             chunk_loop: None,
         };
-        // Tensor fields: distinct among themselves (they share structs).
-        let mut fields = BTreeSet::new();
-        for t in &p.tensors {
-            let mut id = rust_ident(&t.key);
-            if t.auxiliary {
-                id = format!("aux_{id}");
-            }
-            if KEYWORDS.contains(&id.as_str()) {
-                id.push('_');
-            }
-            while !fields.insert(id.clone()) {
-                id.push('_');
-            }
-            g.ident.push(id);
-        }
+        g.ident = tensor_idents(p);
         for s in &p.sizes {
             let id = g.unique(&sanitize(s));
             g.sizes.insert(s.clone(), id);

@@ -69,6 +69,7 @@ impl ModelInfo {
     /// Reads the model's tensors, sizes and symbolic functions.
     pub fn new(model: &Model) -> ModelInfo {
         let p = &model.program;
+        let idents = engine::tensor_idents(p);
         let tensors = p
             .tensors
             .iter()
@@ -84,7 +85,7 @@ impl ModelInfo {
                 };
                 TensorInfo {
                     key: t.key.clone(),
-                    ident: engine::rust_ident(&t.key),
+                    ident: idents[id].clone(),
                     role,
                     scalar: t.indices.is_empty(),
                 }

@@ -34,9 +34,10 @@ pub fn gemm_flag(flag: Option<Span>) -> syn::Result<bool> {
     }
 }
 
-/// The Rust identifier of a tensor key (`y^0` → `y0`).
-pub fn rust_ident(key: &str) -> String {
-    codegen::rust_ident(key)
+/// The Rust field name of every tensor, by id (`y^0` → `y0`; see
+/// [`codegen::tensor_idents`]).
+pub fn tensor_idents(p: &sharegrad_core::ir::Program) -> Vec<String> {
+    codegen::tensor_idents(p)
 }
 
 /// The field of `Sizes` for a size (`n` → `n`; a keyword gets `_`).
