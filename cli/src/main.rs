@@ -402,6 +402,9 @@ fn run_rust(a: &Args) -> Result<(), Failure> {
     let model = compile(&src)?;
     let text = rust_cmd::module(&model, real, gemm)
         .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
+    if gemm && text.contains(sharegrad_core::codegen::NO_GEMM_NOTE) {
+        eprintln!("note: {}", sharegrad_core::codegen::NO_GEMM_NOTE);
+    }
     emit(&text)?;
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! both. `--type f32` or `--type f64` gives concrete, trait-free code.
 //! `--gemm` lowers contractions (convolutions, matrix products) to calls of
 //! `sharegrad_runtime::gemm`: faster, but the module then needs the
-//! `sharegrad-runtime` crate.
+//! `sharegrad-runtime` crate (unless nothing lowers: then a note says so).
 
 use sharegrad_core::codegen::{self, Options, RealType};
 use sharegrad_core::Model;

@@ -336,6 +336,22 @@ fn rust_with_gemm_calls_the_runtime_only_when_asked() {
     // A flag value is a usage error.
     let bad = sharegrad(&["rust", model, "--gemm=yes"]);
     assert_eq!(bad.status.code(), Some(2));
+    // The seed has no contraction (no sum over a shared index of two
+    // tensors): `--gemm` says so, and the generic module then does not
+    // name the runtime, not even in its `Real` trait.
+    let seed = root.join("examples/seed.eq");
+    let out = sharegrad(&["rust", seed.to_str().expect("utf-8 path"), "--gemm"]);
+    assert_eq!(out.status.code(), Some(0));
+    let (text, err) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!text.contains("sharegrad_runtime"), "{text}");
+    assert!(
+        err.contains("note: --gemm: no contraction here lowers to a GEMM call"),
+        "{err}"
+    );
+    assert!(text.contains("// --gemm: no contraction here"), "{text}");
 }
 
 /// `sharegrad rust` output pasted into a crate passes `cargo clippy -D

@@ -794,6 +794,7 @@ impl<'m> Gen<'m> {
             }
         }
         body.extend(pre);
+        self.gemm_used = true;
         body.push(format!(
             "if {} {{ {}::gemm({}, {}, {}, {}, {a_buf}, {av}, {b_buf}, {bv}, {c_buf}, {cv}); }}",
             nonempty.join(" && "),
