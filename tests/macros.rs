@@ -555,6 +555,20 @@ struct Dense {
     name: &'static str,
 }
 
+/// The dense fixture's sizes and inputs, in the types `#[derive(Layer)]`
+/// generates for `Dense`.
+fn dense_sizes_and_inputs(f: &Fixture) -> (DenseSizes, DenseInputs<'_>) {
+    let sizes = DenseSizes {
+        D: f.size("D"),
+        K: f.size("K"),
+    };
+    let inputs = DenseInputs {
+        x: f.leaf("x"),
+        t: f.leaf("t"),
+    };
+    (sizes, inputs)
+}
+
 #[test]
 fn dense_sigmoid_mse_through_derive() {
     let f = Fixture::load("dense_sigmoid_mse");
@@ -565,14 +579,7 @@ fn dense_sigmoid_mse_through_derive() {
         c: f.leaf("c").to_vec(),
         name: "dense",
     };
-    let sizes = DenseSizes {
-        D: f.size("D"),
-        K: f.size("K"),
-    };
-    let inputs = DenseInputs {
-        x: f.leaf("x"),
-        t: f.leaf("t"),
-    };
+    let (sizes, inputs) = dense_sizes_and_inputs(&f);
     let values = layer.forward(&sizes, &inputs);
     let mut grads = DenseGrads::zeros_like(&layer);
     let mut gx = vec![0.0; f.leaf("x").len()];
@@ -655,4 +662,73 @@ fn keys_with_one_identifier_get_distinct_parameters() {
     clash_backward(&a, &b, &seed, Some(&mut ga), Some(&mut gb), 3);
     assert_eq!(ga, [-4.0, 10.0, -0.5]);
     assert_eq!(gb, [1.0, 4.0, -3.0]);
+}
+
+// ---------------------------------------------------------------------------
+// Panics name the caller's line.
+
+/// Runs `f`, which must panic, and returns where the panic says it
+/// happened. The hook records only this thread's panic and hands every
+/// other thread's to the default hook, so tests running alongside are
+/// unaffected.
+fn panic_location(f: impl FnOnce() + std::panic::UnwindSafe) -> (String, u32) {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Option<(String, u32)>>> = Arc::default();
+    let (me, record) = (std::thread::current().id(), Arc::clone(&seen));
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            return default(info);
+        }
+        if let Some(l) = info.location() {
+            *record.lock().unwrap() = Some((l.file().to_string(), l.line()));
+        }
+    }));
+    let result = std::panic::catch_unwind(f);
+    drop(std::panic::take_hook());
+    assert!(result.is_err(), "did not panic");
+    let at = seen.lock().unwrap().clone();
+    at.expect("a location")
+}
+
+/// A slice of the wrong length, or sizes that leave a range empty, panic
+/// at the user's call (`#[track_caller]` from the check through the
+/// generated functions and the macros' wrappers), not inside generated
+/// code the user never wrote.
+#[test]
+fn length_and_extent_panics_point_at_the_call() {
+    let f = Fixture::load("conv1d_valid");
+    let (y, w, L) = (f.leaf("y"), f.leaf("w"), f.size("L"));
+    let here = |line: u32| (file!().to_string(), line);
+    // `#[layer]`: a wrong output length, then a wrong seed length.
+    let at = panic_location(|| conv1d(y, w, &mut [0.0; 5], L));
+    assert_eq!(at, here(line!() - 1));
+    let at = panic_location(|| conv1d_backward(y, w, &vec![1.0; L], None, None, L));
+    assert_eq!(at, here(line!() - 1));
+    // `model!`: sizes that leave `x` no points, and a short input.
+    use conv1d_valid as m;
+    let tiny = m::Sizes { L: 1 };
+    let mut none = m::Values::<f64>::new(&tiny);
+    let one = m::Inputs { y: &y[..1], w };
+    let at = panic_location(std::panic::AssertUnwindSafe(|| {
+        m::forward(&tiny, &one, &mut none)
+    }));
+    assert_eq!(at, here(line!() - 2));
+    let sizes = m::Sizes { L };
+    let mut values = m::Values::<f64>::new(&sizes);
+    let short = m::Inputs { y: &y[1..], w };
+    let at = panic_location(std::panic::AssertUnwindSafe(|| {
+        m::forward(&sizes, &short, &mut values)
+    }));
+    assert_eq!(at, here(line!() - 2));
+    // `#[derive(Layer)]`: a weight of the wrong length.
+    let layer = Dense {
+        W: [0.0; 12],
+        c: vec![0.0; 2],
+        name: "short c",
+    };
+    let g = Fixture::load("dense_sigmoid_mse");
+    let (sizes, inputs) = dense_sizes_and_inputs(&g);
+    let at = panic_location(|| drop(layer.forward(&sizes, &inputs)));
+    assert_eq!(at, here(line!() - 1));
 }

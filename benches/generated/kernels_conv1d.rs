@@ -27,6 +27,7 @@ pub struct Values {
 impl Values {
     /// Zeroed buffers of the right lengths for `sizes`.
     #[allow(non_snake_case)]
+    #[track_caller]
     pub fn new(sizes: &Sizes) -> Self {
         let n = sizes.n as i64;
         Values {
@@ -43,6 +44,7 @@ impl Values {
 /// # Panics
 ///
 /// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+#[track_caller]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
 }
@@ -60,6 +62,7 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     clippy::manual_memcpy,
     clippy::approx_constant
 )]
+#[track_caller]
 pub fn forward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -115,6 +118,7 @@ pub struct Grads<'a> {
 /// # Panics
 ///
 /// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+#[track_caller]
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -138,6 +142,7 @@ pub fn backward(
     clippy::manual_memcpy,
     clippy::approx_constant
 )]
+#[track_caller]
 pub fn backward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,

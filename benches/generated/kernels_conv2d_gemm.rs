@@ -35,6 +35,7 @@ pub struct Values {
 impl Values {
     /// Zeroed buffers of the right lengths for `sizes`.
     #[allow(non_snake_case)]
+    #[track_caller]
     pub fn new(sizes: &Sizes) -> Self {
         let H = sizes.H as i64;
         let K = sizes.K as i64;
@@ -54,6 +55,7 @@ impl Values {
 /// # Panics
 ///
 /// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
+#[track_caller]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
 }
@@ -71,6 +73,7 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     clippy::manual_memcpy,
     clippy::approx_constant
 )]
+#[track_caller]
 pub fn forward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -186,6 +189,7 @@ pub struct Grads<'a> {
 /// # Panics
 ///
 /// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
+#[track_caller]
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -209,6 +213,7 @@ pub fn backward(
     clippy::manual_memcpy,
     clippy::approx_constant
 )]
+#[track_caller]
 pub fn backward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,

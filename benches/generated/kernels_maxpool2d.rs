@@ -31,6 +31,7 @@ pub struct Values {
 impl Values {
     /// Zeroed buffers of the right lengths for `sizes`.
     #[allow(non_snake_case)]
+    #[track_caller]
     pub fn new(sizes: &Sizes) -> Self {
         let C = sizes.C as i64;
         let H = sizes.H as i64;
@@ -53,6 +54,7 @@ impl Values {
 /// # Panics
 ///
 /// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+#[track_caller]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
 }
@@ -70,6 +72,7 @@ pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     clippy::manual_memcpy,
     clippy::approx_constant
 )]
+#[track_caller]
 pub fn forward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -192,6 +195,7 @@ pub struct Grads<'a> {
 /// # Panics
 ///
 /// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+#[track_caller]
 pub fn backward(
     sizes: &Sizes,
     inputs: &Inputs<'_>,
@@ -215,6 +219,7 @@ pub fn backward(
     clippy::manual_memcpy,
     clippy::approx_constant
 )]
+#[track_caller]
 pub fn backward_threads(
     sizes: &Sizes,
     inputs: &Inputs<'_>,

@@ -1473,7 +1473,7 @@ impl<'m> Gen<'m> {
             ("", "")
         };
         format!(
-            "impl{impl_g} Values{ty} {{\n/// Zeroed buffers of the right lengths for `sizes`.\n#[allow(non_snake_case)]\npub fn new(sizes: &Sizes) -> Self {{ {prologue} Values {{ {fields} }} }}\n}}\n"
+            "impl{impl_g} Values{ty} {{\n/// Zeroed buffers of the right lengths for `sizes`.\n#[allow(non_snake_case)]\n#[track_caller]\npub fn new(sizes: &Sizes) -> Self {{ {prologue} Values {{ {fields} }} }}\n}}\n"
         )
     }
 
@@ -1670,8 +1670,8 @@ impl<'m> Gen<'m> {
         let g = self.fn_generics();
         let (ip, vp) = (self.struct_params("'_"), self.struct_params(""));
         Ok(format!(
-            "{doc}pub fn forward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}) {{ forward_threads(sizes, inputs, values, 1) }}\n\
-             /// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.\n///\n/// # Panics\n///\n/// As [`forward`].\n{KERNEL_ALLOW}\npub fn forward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}, threads: usize) {{ {prologue} {body} }}\n"
+            "{doc}#[track_caller]\npub fn forward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}) {{ forward_threads(sizes, inputs, values, 1) }}\n\
+             /// [`forward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each tensor with two or more indices is split by its first index into contiguous runs of rows, one per thread, and the threads join before the next statement.\n///\n/// # Panics\n///\n/// As [`forward`].\n{KERNEL_ALLOW}\n#[track_caller]\npub fn forward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &mut Values{vp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
     }
 
@@ -1962,8 +1962,8 @@ impl<'m> Gen<'m> {
             self.struct_params("'_"),
         );
         Ok(format!(
-            "{doc}pub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ backward_threads(sizes, inputs, values, seeds, grads, 1) }}\n\
-             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
+            "{doc}#[track_caller]\npub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ backward_threads(sizes, inputs, values, seeds, grads, 1) }}\n\
+             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\n#[track_caller]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
     }
 

@@ -521,11 +521,15 @@ fn generate(
     );
     let derivation_doc =
         format!(" The LaTeX derivation of the gradients of [`{name}`] (a document body, amsmath).");
+    // A length panic names the caller's line (`#[track_caller]` needs the
+    // Rust ABI and is not stable on `async fn`).
+    let track = (sig.abi.is_none() && sig.asyncness.is_none()).then(|| quote!(#[track_caller]));
     quote! {
         #(#attrs)*
         #[doc = ""]
         #[doc = #forward_doc]
         #[allow(non_snake_case, clippy::too_many_arguments)]
+        #track
         #vis #sig {
             #setup
             #(#checks)*
@@ -535,6 +539,7 @@ fn generate(
 
         #[doc = #backward_doc]
         #[allow(non_snake_case, clippy::too_many_arguments)]
+        #track
         #vis fn #backward(#(#leaf_args,)* #(#seed_args,)* #(#grad_args,)* #(#rest_args,)*) {
             #setup
             #m::forward(&#sizes, &#inputs, &mut #values);

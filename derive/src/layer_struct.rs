@@ -409,6 +409,7 @@ fn generate(
             ///
             /// If a param's or an input's length differs from what `sizes` give (the
             /// message names the tensor and both lengths).
+            #[track_caller]
             pub fn forward(&self, sizes: &#sizes_t, inputs: &#inputs_ref) -> #values_t {
                 let mut values = #values_t::new(sizes);
                 self.forward_into(sizes, inputs, &mut values);
@@ -420,6 +421,7 @@ fn generate(
             /// # Panics
             ///
             /// As [`Self::forward`].
+            #[track_caller]
             pub fn forward_into(&self, sizes: &#sizes_t, inputs: &#inputs_ref, values: &mut #values_t) {
                 self.forward_threads(sizes, inputs, values, 1);
             }
@@ -430,6 +432,7 @@ fn generate(
             /// # Panics
             ///
             /// As [`Self::forward`].
+            #[track_caller]
             pub fn forward_threads(&self, sizes: &#sizes_t, inputs: &#inputs_ref, values: &mut #values_t, threads: usize) {
                 #m::forward_threads(sizes, &#all_inputs, values, threads);
             }
@@ -442,6 +445,7 @@ fn generate(
             ///
             /// If a buffer's length differs from what `sizes` give (the message names
             /// the tensor and both lengths).
+            #[track_caller]
             pub fn backward(
                 &self,
                 sizes: &#sizes_t,
@@ -462,6 +466,7 @@ fn generate(
             ///
             /// As [`Self::backward`].
             #[allow(clippy::too_many_arguments)]
+            #[track_caller]
             pub fn backward_threads(
                 &self,
                 sizes: &#sizes_t,
