@@ -206,6 +206,31 @@ impl Poly {
         if self == q && !self.is_zero() {
             return Poly::int(1);
         }
+        // By one size `s` (positive): `0 / s = 0`, and when every term
+        // holds `s` the quotient is exact, `(s g - s) / s = g - 1`, under any
+        // rounding.
+        if let Some((m, 1)) = q.terms.iter().next().filter(|_| q.terms.len() == 1) {
+            if let [a @ Atom::Size(_)] = m.as_slice() {
+                if self.is_zero() {
+                    return Poly::zero();
+                }
+                // Dropping one `s` from each (sorted) monomial keeps them
+                // sorted and distinct.
+                let quotient: Option<BTreeMap<Monomial, i64>> = self
+                    .terms
+                    .iter()
+                    .map(|(t, c)| {
+                        let k = t.iter().position(|x| x == a)?;
+                        let mut t = t.clone();
+                        t.remove(k);
+                        Some((t, *c))
+                    })
+                    .collect();
+                if let Some(terms) = quotient {
+                    return Poly { terms };
+                }
+            }
+        }
         let (a, b) = (Box::new(self.clone()), Box::new(q.clone()));
         Poly::atom(match kind {
             DivKind::Floor => Atom::FloorDiv(a, b),
@@ -558,6 +583,42 @@ mod tests {
         );
         assert!(matches!(
             n().floor_div(&Poly::int(2)).terms().next().unwrap().0[0],
+            Atom::FloorDiv(..)
+        ));
+    }
+
+    /// By one size: `0/C = 0`, and `(C G - C)/C = G - 1` when every term
+    /// holds `C` (a group norm's `x_{C g + c}` infers `0 \le g \le G - 1`);
+    /// otherwise the quotient stays an atom.
+    #[test]
+    fn division_by_a_size_that_divides_every_term() {
+        let (c, g) = (Poly::size("C"), Poly::size("G"));
+        assert_eq!(Poly::zero().ceil_div(&c), Poly::zero());
+        let num = c.mul(&g).sub(&c);
+        for q in [num.floor_div(&c), num.ceil_div(&c), num.exact_div(&c)] {
+            assert_eq!(q, g.add_int(-1));
+        }
+        // C^2 n / C = C n
+        assert_eq!(c.mul(&c).mul(&n()).floor_div(&c), c.mul(&n()));
+        // (C G - 1)/C does not divide: floor keeps its atom.
+        assert!(matches!(
+            c.mul(&g)
+                .add_int(-1)
+                .floor_div(&c)
+                .terms()
+                .next()
+                .unwrap()
+                .0[0],
+            Atom::FloorDiv(..)
+        ));
+        // Nor does a product of sizes as the divisor.
+        assert!(matches!(
+            c.mul(&g)
+                .floor_div(&c.mul(&g).scale(2))
+                .terms()
+                .next()
+                .unwrap()
+                .0[0],
             Atom::FloorDiv(..)
         ));
     }

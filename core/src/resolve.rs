@@ -1208,7 +1208,7 @@ impl<'s> Resolver<'s> {
         if let Some(id) = self.tensor_id(&key) {
             let want = self.tensors[id].dims.len();
             if subs.len() != want {
-                self.err(
+                let mut d = Diagnostic::new(
                     span,
                     format!(
                         "`{key}` has {want} ind{}, written with {}",
@@ -1216,6 +1216,20 @@ impl<'s> Resolver<'s> {
                         subs.len()
                     ),
                 );
+                // `W_{ij}`, as papers write it: one letter per index.
+                if let [one] = subs {
+                    let text = self.src.get(one.span().start..one.span().end).unwrap_or("");
+                    let letters: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    if letters.len() == want && letters.iter().all(char::is_ascii_alphabetic) {
+                        let list: Vec<String> = letters.iter().map(char::to_string).collect();
+                        d = d.note(format!(
+                            "separate the indices with commas: `{}_{{{}}}`",
+                            written_name(name),
+                            list.join(",")
+                        ));
+                    }
+                }
+                self.errors.push(d);
                 return None;
             }
             let mut index = Vec::new();

@@ -717,3 +717,19 @@ fn double_superscript_on_a_scalar() {
     expect("input b\nx = b^{2}^{3}", "double superscript", (4, 12));
     accepts("input b\nx = {b^2}^3 + (b^2)^3");
 }
+
+/// `W_{ij}` as papers write it: the arity error says how to separate the
+/// indices.
+#[test]
+fn indices_run_together_get_a_comma_hint() {
+    let (text, pos) = errors("param W_{k,j}, 0 \\le k < 2, 0 \\le j < n\nx_k = \\sum_j W_{kj} y_j");
+    assert!(text.contains("`W` has 2 indices, written with 1"), "{text}");
+    assert!(
+        text.contains("separate the indices with commas: `W_{k,j}`"),
+        "{text}"
+    );
+    assert_eq!(pos, vec![(4, 14)], "{text}");
+    // Not for a subscript that is an expression.
+    let (text, _) = errors("param W_{k,j}, 0 \\le k < 2, 0 \\le j < n\nx_k = \\sum_j W_{k+j} y_j");
+    assert!(!text.contains("separate the indices"), "{text}");
+}
