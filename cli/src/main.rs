@@ -387,7 +387,9 @@ fn run_eval(a: &Args) -> Result<(), Failure> {
                     &src.text,
                     &[diagnostics::Diagnostic::new(span, e.message)],
                 ),
-                None => format!("error: {e}\n"),
+                // Not in one place of the model: a problem of the data
+                // (a missing or unknown tensor, a length, the sizes).
+                None => format!("error: {data_path}: {e}\n"),
             })
         })?;
     emit(&format!("{}\n", data::results_to_json(&results)))?;

@@ -292,7 +292,33 @@ fn missing_files_and_bad_data_are_reported_not_panicked() {
         let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
         assert_eq!(out.status.code(), Some(1), "{name}: {err}");
         assert!(err.contains(&needle.to_lowercase()), "{name}: {err}");
+        // Every one names the data file it is about.
+        assert!(
+            err.contains(&p.to_str().unwrap().to_lowercase()),
+            "{name}: {err}"
+        );
     }
+    // One value is "1 value".
+    let p = dir.join("one.json");
+    std::fs::write(
+        &p,
+        r#"{"sizes":{"L":8},"tensors":{"y":[1,2,3,4,5,6,7,8],"w":[1]},"seed":{"x":[1,1,1,1,1,1]}}"#,
+    )
+    .unwrap();
+    let out = sharegrad(&[
+        "eval",
+        model.to_str().unwrap(),
+        "--data",
+        p.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "error: {}: tensor `w` has 1 value, expected 3",
+            p.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]

@@ -759,9 +759,9 @@ fn check_data(p: &Program, data: &Data, layouts: &[Layout]) -> Res<()> {
             }
             Some(v) if v.len() != l.len => {
                 return Err(EvalError::new(format!(
-                    "tensor `{}` has {} values, expected {} ({})",
+                    "tensor `{}` has {}, expected {} ({})",
                     tensor.key,
-                    v.len(),
+                    count(v.len()),
                     l.len,
                     l.describe
                 )))
@@ -830,9 +830,9 @@ fn check_data(p: &Program, data: &Data, layouts: &[Layout]) -> Res<()> {
             }
             Some(v) if v.len() != l.len => {
                 return Err(EvalError::new(format!(
-                    "the seed of `{}` has {} values, expected {} ({})",
+                    "the seed of `{}` has {}, expected {} ({})",
                     tensor.key,
-                    v.len(),
+                    count(v.len()),
                     l.len,
                     l.describe
                 )))
