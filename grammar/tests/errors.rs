@@ -193,6 +193,8 @@ fn messages_are_lower_case_without_period_or_rule_names() {
         "output y,,",
         "param w_a, 0 \\le",
         "x = \\left( a \\right]",
+        "x = \\bigl( a \\bigr]",
+        "x = \\Big a",
     ];
     for src in bad {
         let (_, errors) = sharegrad_grammar::parse(src);

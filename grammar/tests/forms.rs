@@ -113,6 +113,11 @@ fn groups_leave_no_node() {
         "[a + b]",
         "{a + b}",
         "((a + b))",
+        // The fixed sizes papers use instead of \left ... \right.
+        "\\bigl( a + b \\bigr)",
+        "\\Big( a + b \\Big)",
+        "\\Biggl[ a + b \\Biggr]",
+        "\\bigg( a + b \\right)",
     ] {
         assert_eq!(rhs(g), "(a + b)", "{g}");
     }
