@@ -896,7 +896,8 @@ fn check_strides(p: &Program, sizes: &BTreeMap<String, i64>) -> Res<()> {
                         let key = p.tensors.get(r.tensor).map_or("?", |t| t.key.as_str());
                         return Err(EvalError::new(format!(
                             "the stride `{coef}` of `{v}` in the index `{idx}` of `{key}` is {val} with these sizes: strides must be positive"
-                        )));
+                        ))
+                        .at(st.span));
                     }
                 }
             }
@@ -3310,6 +3311,11 @@ mod tests {
         assert_eq!(
             err(&p, &g, &d),
             "the stride `s` of `i` in the index `s*i` of `y` is 0 with these sizes: strides must be positive"
+        );
+        // At the statement that reads with that stride.
+        assert_eq!(
+            evaluate(&p, &g, &d).err().and_then(|e| e.span),
+            Some(p.statements[0].span)
         );
         d.sizes.insert("s".into(), 1);
         assert!(evaluate(&p, &g, &d).is_ok());

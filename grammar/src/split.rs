@@ -443,6 +443,25 @@ const KNOWN_COMMANDS: &[&str] = &[
 ];
 
 const OPERATOR_NAMES: &[&str] = &["relu", "softplus"];
+/// Accents and fonts, which papers put on tensor names (`\mathbf{W}`,
+/// `\hat{y}`); the language names tensors by letter and label only.
+const DECORATIONS: &[&str] = &[
+    "mathbf",
+    "boldsymbol",
+    "bm",
+    "mathit",
+    "mathsf",
+    "mathcal",
+    "mathbb",
+    "hat",
+    "widehat",
+    "tilde",
+    "widetilde",
+    "bar",
+    "overline",
+    "vec",
+    "dot",
+];
 const ENVIRONMENTS: &[&str] = &["aligned", "align", "align*"];
 
 /// Unknown backslash commands, `\operatorname{...}` names and environments,
@@ -464,9 +483,16 @@ pub(crate) fn check_commands(stmt: &str, base: usize, errors: &mut Vec<SyntaxErr
                 message: "expected a command name after `\\`".to_owned(),
             });
         } else if !KNOWN_COMMANDS.contains(&name) {
+            let hint = if DECORATIONS.contains(&name) {
+                ": an accent or font is not part of a name here; name the tensor by its letter and a label, like `W^{out}` or `y^1`"
+            } else if ["odot", "circ", "ast", "otimes"].contains(&name) {
+                ": write an elementwise product as `a_i b_i` (or with `\\cdot`), with its indices"
+            } else {
+                ""
+            };
             errors.push(SyntaxError {
                 span,
-                message: format!("unknown command `\\{name}`"),
+                message: format!("unknown command `\\{name}`{hint}"),
             });
         } else if let ("operatorname" | "mathrm" | "begin" | "end", Some((s, e, group_end))) =
             (name, env_group(b, end))

@@ -54,11 +54,25 @@ fn index_integers_stay_below_two_to_the_31() {
 fn unknown_commands_name_the_command() {
     assert_eq!(err1("x = \\foo + a"), e("\\foo", "unknown command `\\foo`"));
     assert_eq!(
-        errs("x = \\foo + \\bar"),
+        errs("x = \\foo + \\baz"),
         [
             e("\\foo", "unknown command `\\foo`"),
-            e("\\bar", "unknown command `\\bar`")
+            e("\\baz", "unknown command `\\baz`")
         ]
+    );
+    // Accents and fonts on names, and product symbols, say what to write.
+    let (_, m) = err1("x = \\mathbf{W} a");
+    assert!(
+        m.starts_with("unknown command `\\mathbf`: an accent or font"),
+        "{m}"
+    );
+    assert!(m.contains("like `W^{out}`"), "{m}");
+    let (_, m) = err1("x = \\bar{a}");
+    assert!(m.contains("an accent or font"), "{m}");
+    let (_, m) = err1("x = a \\odot b");
+    assert!(
+        m.contains("write an elementwise product as `a_i b_i`"),
+        "{m}"
     );
     assert_eq!(
         err1("x = \\operatorname{foo}(x)"),
