@@ -817,8 +817,6 @@ impl<'s> Resolver<'s> {
         })
     }
 
-    /// "Valid" ranges: each LHS index takes every value for which every read
-    /// is in range for every value of the reduction indices.
     /// Reports reads that are provably outside their tensor for every choice
     /// of the sizes: an index that moves only with reductions or is constant
     /// and reaches past the tensor at some point (`\sum_{a=0}^{3} w_a` with
@@ -892,6 +890,8 @@ impl<'s> Resolver<'s> {
         self.errors.extend(found);
     }
 
+    /// "Valid" ranges: each LHS index takes every value for which every read
+    /// is in range for every value of the reduction indices.
     fn infer_ranges(
         &mut self,
         key: &str,
@@ -1843,7 +1843,7 @@ fn extremes(g: &Poly, vars: &[(String, Range)]) -> Option<(Poly, Poly)> {
     (lo.vars().is_empty() && hi.vars().is_empty()).then_some((lo, hi))
 }
 
-/// A tensor name as it is written: `\\beta`, `y^1`, `W^{out}`.
+/// A tensor name as it is written: `\beta`, `y^1`, `W^{out}`.
 fn written_name(name: &ast::TensorName) -> String {
     let slash = if name.greek { "\\" } else { "" };
     match name.label.as_deref() {
