@@ -464,6 +464,31 @@ const DECORATIONS: &[&str] = &[
 ];
 const ENVIRONMENTS: &[&str] = &["aligned", "align", "align*"];
 
+/// `w_12` or `y^10`: LaTeX takes one character after `_` or `^` without
+/// braces, so these are `w_1` times 2 and `y^1` times 0, which the
+/// rendered formula shows but a reader of the source rarely means. An
+/// error at the digits, with the braces to write.
+pub(crate) fn check_run_on_scripts(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {
+    let b = stmt.as_bytes();
+    for i in 0..b.len().saturating_sub(2) {
+        if (b[i] == b'_' || b[i] == b'^') && b[i + 1].is_ascii_digit() && b[i + 2].is_ascii_digit()
+        {
+            let end = (i + 1..b.len())
+                .find(|&k| !b[k].is_ascii_digit())
+                .unwrap_or(b.len());
+            let (mark, digits) = (b[i] as char, &stmt[i + 1..end]);
+            errors.push(SyntaxError {
+                span: Span::new(base + i, base + end),
+                message: format!(
+                    "`{mark}{digits}` is `{mark}{}` followed by the number {}: without braces LaTeX takes one character; write `{mark}{{{digits}}}`",
+                    &digits[..1],
+                    &digits[1..]
+                ),
+            });
+        }
+    }
+}
+
 /// Unknown backslash commands, `\operatorname{...}` names and environments,
 /// each reported with the command's range.
 pub(crate) fn check_commands(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {

@@ -50,6 +50,28 @@ fn index_integers_stay_below_two_to_the_31() {
     );
 }
 
+/// LaTeX takes one character after `_` or `^` without braces: `w_12` is
+/// `w_1` times 2. A reader almost always means `w_{12}`, so it is an
+/// error at the digits, not a silent product.
+#[test]
+fn run_on_subscripts_and_exponents() {
+    assert_eq!(
+        err1("x = w_12 a"),
+        e(
+            "_12",
+            "`_12` is `_1` followed by the number 2: without braces LaTeX takes one character; write `_{12}`"
+        )
+    );
+    let (text, m) = err1("x = \\sum_{a=1}^10 y_a");
+    assert_eq!(text, "^10");
+    assert!(m.contains("write `^{10}`"), "{m}");
+    // Braced, spaced or single digits are fine.
+    for ok in ["x = w_{12} a", "x = w_1 2", "x = y^2 + w_0", "x = 2^{10}"] {
+        let (_, errors) = sharegrad_grammar::parse(ok);
+        assert!(errors.is_empty(), "{ok}: {errors:?}");
+    }
+}
+
 #[test]
 fn unknown_commands_name_the_command() {
     assert_eq!(err1("x = \\foo + a"), e("\\foo", "unknown command `\\foo`"));

@@ -35,8 +35,9 @@ fn subscripts() {
     assert_eq!(rhs("w_0"), "w[0]");
     assert_eq!(rhs("y_{i+a-1}"), "y[(i + a - 1)]");
     assert_eq!(rhs("w_{k,c,a,b}"), "w[k,c,a,b]");
-    // An unbraced subscript takes one character, like LaTeX.
-    assert_eq!(rhs("y_12"), "(* y[1] 2)");
+    // An unbraced subscript takes one character, like LaTeX (`y_12`, run
+    // on, is an error instead: see errors.rs).
+    assert_eq!(rhs("y_1 2"), "(* y[1] 2)");
     assert_eq!(rhs("y_ij"), "(* y[i] j)");
     assert_eq!(rhs("y_\\alpha"), "y[alpha]");
 }
