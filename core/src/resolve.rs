@@ -689,6 +689,12 @@ impl<'s> Resolver<'s> {
     /// tensors, pushing their statements first. `scope` holds the variables
     /// visible at `e` with their ranges, outermost first.
     fn hoist(&mut self, e: Expr, scope: &[(String, Range)], linear: bool) -> Expr {
+        // A long written-out sum in a non-linear position (`\tanh` of 70
+        // terms): every partial of the statement would repeat it, quadratic
+        // in its length, so it gets a tensor of its own like a reduction.
+        if !linear && matches!(e, Expr::Add(_)) && read_count(&e) > HOIST_READS {
+            return self.hoist_out(e, scope);
+        }
         match e {
             Expr::Reduce {
                 op,
@@ -1851,6 +1857,17 @@ fn written_name(name: &ast::TensorName) -> String {
         Some(l) if l.chars().count() == 1 => format!("{slash}{}^{l}", name.letter),
         Some(l) => format!("{slash}{}^{{{l}}}", name.letter),
     }
+}
+
+/// A written-out sum in a non-linear position with more reads than this is
+/// hoisted into an auxiliary tensor (see `Resolver::hoist`).
+const HOIST_READS: usize = 8;
+
+/// How many reads the expression makes (occurrences, not tensors).
+fn read_count(e: &Expr) -> usize {
+    let mut n = 0;
+    visit_reads(e, &mut Vec::new(), &mut |_, _| n += 1);
+    n
 }
 
 /// True when the expression reads any tensor.
