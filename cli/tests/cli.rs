@@ -381,11 +381,12 @@ fn rust_with_gemm_calls_the_runtime_only_when_asked() {
 }
 
 /// `sharegrad rust` output pasted into a crate passes `cargo clippy -D
-/// warnings`: every example, every loop-layout model of `tests/layouts`
-/// (convolutions whose `--gemm` rows merge, literal extents, no sizes,
-/// copies, constant indices) and the conv2d fixture, generic and, with
-/// `--gemm`, f32 (the kernels' deliberate index loops carry their own
-/// `allow`s; nothing else may warn).
+/// warnings`: in a library, every example, every loop-layout model of
+/// `tests/layouts` (convolutions whose `--gemm` rows merge, literal
+/// extents, no sizes, copies, constant indices) and the conv2d fixture,
+/// generic and, with `--gemm`, f32 (the kernels' deliberate index loops
+/// carry their own `allow`s; nothing else may warn); and the seed as a
+/// private module of a binary that uses one item of it.
 #[test]
 fn pasted_modules_pass_clippy() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -430,6 +431,18 @@ fn pasted_modules_pass_clippy() {
         }
     }
     std::fs::write(src.join("lib.rs"), lib).expect("lib.rs");
+    // In a binary crate the module is private, so whatever the binary does
+    // not call (here: all but `Sizes`) must not warn as dead code either.
+    let seed = sharegrad(&[
+        "rust",
+        root.join("examples/seed.eq").to_str().expect("utf-8 path"),
+    ]);
+    std::fs::write(src.join("private_seed.rs"), &seed.stdout).expect("module");
+    std::fs::write(
+        src.join("main.rs"),
+        "mod private_seed;\nfn main() {\n    let _ = private_seed::Sizes { n: 3 };\n}\n",
+    )
+    .expect("main.rs");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["clippy", "--quiet", "--", "-D", "warnings"])
