@@ -72,6 +72,15 @@ impl Parse for Spec {
             }
             input.parse::<Token![,]>()?;
             gemm = Some(flag.span());
+        } else if input.peek(syn::Ident) && !input.peek2(Token![=]) {
+            // `gemm r"..."` or a lone `gemm`: the flag without its comma.
+            let flag: syn::Ident = input.fork().parse()?;
+            if flag == "gemm" {
+                return Err(syn::Error::new(
+                    flag.span(),
+                    "`gemm` is a flag: follow it with a comma and the equations, like `gemm, r\"...\"` or `gemm, file = \"conv.eq\"`",
+                ));
+            }
         }
         Ok(Spec {
             gemm,
