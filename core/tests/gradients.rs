@@ -33,8 +33,10 @@ fn dims_len(p: &Program, id: usize, sizes: &BTreeMap<String, i64>) -> usize {
         .product()
 }
 
-/// Random leaves and seeds for a model at the given sizes.
-fn random_data(p: &Program, sizes: &BTreeMap<String, i64>, seed: u64) -> Data {
+/// Random leaves and seeds for a model at the given sizes, in (-1, 1), or
+/// with `positive` the leaves in (0.25, 1.25) (for `\log` or `\sqrt` of
+/// data; seeds keep their sign).
+fn random_data(p: &Program, sizes: &BTreeMap<String, i64>, seed: u64, positive: bool) -> Data {
     let mut rng = Rng(seed.wrapping_mul(2654435761).wrapping_add(12345) | 1);
     let mut data = Data {
         sizes: sizes.clone(),
@@ -43,8 +45,9 @@ fn random_data(p: &Program, sizes: &BTreeMap<String, i64>, seed: u64) -> Data {
     for (id, t) in p.tensors.iter().enumerate() {
         let n = dims_len(p, id, sizes);
         if t.is_leaf() {
+            let leaf = |x: f64| if positive { 0.75 + x / 2.0 } else { x };
             data.tensors
-                .insert(t.key.clone(), (0..n).map(|_| rng.next()).collect());
+                .insert(t.key.clone(), (0..n).map(|_| leaf(rng.next())).collect());
         } else if p.outputs.contains(&id) && !t.dims.is_empty() {
             data.seeds
                 .insert(t.key.clone(), (0..n).map(|_| rng.next()).collect());
@@ -78,7 +81,8 @@ fn check_model(
 ) -> Result<(), String> {
     let m = sharegrad_core::compile(src).map_err(|d| format!("does not compile: {d:?}"))?;
     let (p, g) = (&m.program, &m.gradient);
-    let data = random_data(p, sizes, seed);
+    // `% test-data: positive` in a model: leaves in (0.25, 1.25).
+    let data = random_data(p, sizes, seed, src.contains("% test-data: positive"));
     let grads = evaluate(p, g, &data).map_err(|e| e.to_string())?.grads;
     let h = 1e-6;
     for (id, t) in p.tensors.iter().enumerate() {
