@@ -95,7 +95,9 @@ options:
                            concrete code
   --gemm                   convolutions and matrix products call
                            sharegrad_runtime::gemm: faster, but the module then
-                           needs the sharegrad-runtime crate (runtime/)
+                           needs the sharegrad-runtime crate (runtime/); when
+                           nothing in the model lowers, a note on standard
+                           error says so and the module needs no crate
   -h, --help               print this help
 
 FILE may be `-` for standard input.",
