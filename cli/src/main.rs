@@ -35,8 +35,11 @@ struct Subcommand {
     with_value: &'static [&'static str],
     /// Options without a value (besides `-h` and `--help`).
     flags: &'static [&'static str],
-    /// The rest of `sharegrad NAME --help`: what it does, then its options.
+    /// The rest of `sharegrad NAME --help`: what it does, then its options
+    /// (`-h, --help`, which every subcommand takes, is added after them).
     help: &'static str,
+    /// What may be `-` for standard input.
+    stdin: &'static str,
     /// Runs it on its parsed arguments.
     run: fn(&Args) -> Result<(), Failure>,
 }
@@ -52,10 +55,8 @@ const SUBCOMMANDS: &[Subcommand] = &[
 sizes, its tensors with their ranges, its statements, every occurrence of
 every tensor and the adjoint equations.
 
-options:
-  -h, --help               print this help
-
-FILE may be `-` for standard input.",
+options:",
+        stdin: "FILE",
         run: run_check,
     },
     Subcommand {
@@ -72,10 +73,8 @@ options:
   --data DATA.json         required: {\"sizes\": {\"n\": 6}, \"tensors\": {\"y^0\": [..],
                            \"w\": [..]}, \"seed\": {\"y^2\": [..]}}; tensors flattened
                            row-major, a seed for every output (a scalar
-                           output's defaults to 1)
-  -h, --help               print this help
-
-FILE or DATA.json (not both) may be `-` for standard input.",
+                           output's defaults to 1)",
+        stdin: "FILE or DATA.json (not both)",
         run: run_eval,
     },
     Subcommand {
@@ -97,10 +96,8 @@ options:
                            sharegrad_runtime::gemm: faster, but the module then
                            needs the sharegrad-runtime crate (runtime/); when
                            nothing in the model lowers, a note on standard
-                           error says so and the module needs no crate
-  -h, --help               print this help
-
-FILE may be `-` for standard input.",
+                           error says so and the module needs no crate",
+        stdin: "FILE",
         run: run_rust,
     },
     Subcommand {
@@ -117,10 +114,8 @@ options:
   --fragment               only the body, to \\input into a document that loads
                            amsmath
   --markdown               Markdown with $$ blocks that KaTeX and MathJax
-                           render (not with --fragment)
-  -h, --help               print this help
-
-FILE may be `-` for standard input.",
+                           render (not with --fragment)",
+        stdin: "FILE",
         run: run_latex,
     },
     Subcommand {
@@ -137,10 +132,8 @@ example, NAME seed.
 
 options:
   --out DIR                the folder to write into, created if missing
-                           (default: out)
-  -h, --help               print this help
-
-FILE may be `-` for standard input.",
+                           (default: out)",
+        stdin: "FILE",
         run: run_derive,
     },
 ];
@@ -171,7 +164,10 @@ fn usage() -> String {
 
 /// `sharegrad NAME --help`.
 fn subcommand_help(c: &Subcommand) -> String {
-    format!("usage: sharegrad {} {}\n\n{}\n", c.name, c.args, c.help)
+    format!(
+        "usage: sharegrad {} {}\n\n{}\n  -h, --help               print this help\n\n{} may be `-` for standard input.\n",
+        c.name, c.args, c.help, c.stdin
+    )
 }
 
 fn main() -> ExitCode {
