@@ -1872,9 +1872,7 @@ fn read_count(e: &Expr) -> usize {
 
 /// True when the expression reads any tensor.
 pub fn has_read(e: &Expr) -> bool {
-    let mut any = false;
-    visit_reads(e, &mut Vec::new(), &mut |_, _| any = true);
-    any
+    read_count(e) > 0
 }
 
 /// Index variables used in `e` and not bound inside it.
