@@ -9,6 +9,12 @@
 //! every fixed kernel tap) to [`gemm`] calls on strided views of the
 //! tensors' buffers.
 //!
+//! A 3 x 3 correlation summed over channels (a convolution's forward pass
+//! and both of its gradients, with unit stride) is lowered further, to one
+//! call of [`conv3x3`] or [`conv3x3_filter`]: Winograd's `F(2 x 2, 3 x 3)`,
+//! 16 multiplications per 2 x 2 outputs instead of 36, the rest in GEMMs
+//! (see the `winograd` module).
+//!
 //! [`gemm`] checks every view against its slice before it calls the `gemm`
 //! crate's packed, vectorised kernels (f32 and f64; AVX-512 where the CPU
 //! has it, else AVX2 + FMA, chosen at run time); the one `unsafe` block of
@@ -16,13 +22,16 @@
 
 #![deny(missing_docs)]
 
+mod winograd;
+pub use winograd::{conv3x3, conv3x3_filter, Filter, Images, Winograd};
+
 /// A strided matrix view into a slice: element `(i, j)` is at
 /// `offset + i * row_stride + j * col_stride`.
 pub type View = [usize; 3];
 
 /// Element types [`gemm`] accepts.
 pub trait Gemm: Copy + Send + Sync + 'static {
-    /// `c += alpha * a * b` on checked views (see [`gemm`]).
+    /// `c += alpha * a * b` (checked as [`gemm`] checks).
     #[allow(clippy::too_many_arguments)]
     fn gemm_checked(
         m: usize,
@@ -35,6 +44,26 @@ pub trait Gemm: Copy + Send + Sync + 'static {
         bv: View,
         c: &mut [Self],
         cv: View,
+    ) {
+        Self::gemm_into(m, n, k, alpha, a, av, b, bv, c, cv, true)
+    }
+
+    /// `c = alpha * a * b`, or `c += alpha * a * b` when `accumulate`
+    /// (checked as [`gemm`] checks).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_into(
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: Self,
+        a: &[Self],
+        av: View,
+        b: &[Self],
+        bv: View,
+        c: &mut [Self],
+        cv: View,
+        accumulate: bool,
     );
 }
 
@@ -59,12 +88,6 @@ pub fn gemm<T: Gemm>(
     c: &mut [T],
     cv: View,
 ) {
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    check("A", a.len(), m, k, av);
-    check("B", b.len(), k, n, bv);
-    check("C", c.len(), m, n, cv);
     T::gemm_checked(m, n, k, alpha, a, av, b, bv, c, cv);
 }
 
@@ -130,7 +153,7 @@ pub fn gemm_loops<T>(
 macro_rules! impl_gemm {
     ($t:ty) => {
         impl Gemm for $t {
-            fn gemm_checked(
+            fn gemm_into(
                 m: usize,
                 n: usize,
                 k: usize,
@@ -141,12 +164,26 @@ macro_rules! impl_gemm {
                 bv: View,
                 c: &mut [Self],
                 cv: View,
+                accumulate: bool,
             ) {
+                if m == 0 || n == 0 || k == 0 {
+                    return;
+                }
+                check("A", a.len(), m, k, av);
+                check("B", b.len(), k, n, bv);
+                check("C", c.len(), m, n, cv);
                 if !injective(m, n, cv) {
+                    if !accumulate {
+                        for i in 0..m {
+                            for j in 0..n {
+                                c[cv[0] + i * cv[1] + j * cv[2]] = 0.0;
+                            }
+                        }
+                    }
                     return gemm_loops(m, n, k, alpha, a, av, b, bv, c, cv);
                 }
                 let s = |x: usize| x as isize;
-                // SAFETY: `gemm` checked that every element of the three
+                // SAFETY: the checks above found every element of the three
                 // views is inside its slice (so the offsets below are in
                 // bounds and every strided access stays in the allocation,
                 // and the strides fit `isize` because slices do); `c` is a
@@ -165,7 +202,7 @@ macro_rules! impl_gemm {
                         c.as_mut_ptr().add(cv[0]),
                         s(cv[2]),
                         s(cv[1]),
-                        true,
+                        accumulate,
                         a.as_ptr().add(av[0]),
                         s(av[2]),
                         s(av[1]),

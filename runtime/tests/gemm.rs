@@ -3,22 +3,8 @@
 
 use sharegrad_runtime::{gemm, gemm_loops, View};
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn upto(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        self.next() as f64 / (1u64 << 31) as f64 - 0.5
-    }
-}
+mod common;
+use common::Rng;
 
 /// A view of a `rows × cols` matrix in one of four layouts (row-major,
 /// column-major, either with padding between rows/columns), at a random
