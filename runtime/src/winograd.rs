@@ -72,6 +72,7 @@ pub trait Winograd:
         iv: Images,
         df: &mut [Self],
         fv: Filter,
+        threads: usize,
     );
 }
 
@@ -109,8 +110,11 @@ macro_rules! impl_winograd {
                 iv: Images,
                 df: &mut [Self],
                 fv: Filter,
+                threads: usize,
             ) {
-                filter_gradient(batch, outs, ins, pad, alpha, dy, dv, inp, iv, df, fv)
+                filter_gradient(
+                    batch, outs, ins, pad, alpha, dy, dv, inp, iv, df, fv, threads,
+                )
             }
         }
     };
@@ -316,6 +320,8 @@ fn blocked<T: Winograd, const I: usize, const K: usize>(
     out: [&mut [T]; K],
     f: impl Fn(&[&[T; BLOCK + 1]; I], usize) -> [T; K],
 ) {
+    // Zeroed once here: every step overwrites all of it.
+    let mut blk = [[T::default(); BLOCK]; K];
     let mut x0 = 0;
     while x0 < nt {
         let len = BLOCK.min(nt - x0);
@@ -324,7 +330,6 @@ fn blocked<T: Winograd, const I: usize, const K: usize>(
                 .try_into()
                 .expect("inputs padded to whole blocks")
         });
-        let mut blk = [[T::default(); BLOCK]; K];
         for i in 0..BLOCK {
             let vals = f(&win, i);
             for k in 0..K {
@@ -553,9 +558,11 @@ fn correlate<T: Winograd>(
     // columns hold finite values (zero, or an earlier chunk's) and their
     // products are never read.
     let lanes = 16;
-    let mut v = vec![T::default(); 16 * ins * chunk.next_multiple_of(lanes)];
+    let vlen = 16 * ins * chunk.next_multiple_of(lanes);
     // Read by `blocked` up to `padded(nt)` from each matrix's row.
-    let mut m = vec![T::default(); 16 * outs * chunk.next_multiple_of(lanes) + BLOCK + 1];
+    let mlen = 16 * outs * chunk.next_multiple_of(lanes) + BLOCK + 1;
+    let mut buf = vec![T::default(); vlen + mlen];
+    let (v, m) = buf.split_at_mut(vlen);
     let mut s = vec![T::default(); 8 * chunk];
     let mut input = InputTransform::new(tw, rows_per_chunk, iv.cols, pad[1]);
     let (mut y0, mut y1) = (vec![T::default(); tw], vec![T::default(); tw]);
@@ -587,9 +594,9 @@ fn correlate<T: Winograd>(
                     T::ONE,
                     &u,
                     [k * oc, ins, 1],
-                    &v,
+                    v,
                     [k * ins * ld, ld, 1],
-                    &mut m,
+                    m,
                     [k * outs * ld, ld, 1],
                     false,
                 );
@@ -658,8 +665,11 @@ pub fn conv3x3_filter<T: Winograd>(
     iv: Images,
     df: &mut [T],
     fv: Filter,
+    threads: usize,
 ) {
-    T::conv3x3_filter_here(batch, outs, ins, pad, alpha, dy, dv, inp, iv, df, fv)
+    T::conv3x3_filter_here(
+        batch, outs, ins, pad, alpha, dy, dv, inp, iv, df, fv, threads,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -675,6 +685,7 @@ fn filter_gradient<T: Winograd>(
     iv: Images,
     df: &mut [T],
     fv: Filter,
+    threads: usize,
 ) {
     let (h, w) = (dv.rows, dv.cols);
     if batch == 0 || outs == 0 || ins == 0 || h == 0 || w == 0 || iv.rows == 0 || iv.cols == 0 {
@@ -683,14 +694,99 @@ fn filter_gradient<T: Winograd>(
     dv.check("output adjoint", dy.len(), batch, outs);
     iv.check("input", inp.len(), batch, ins);
     let at = check_filter(df.len(), outs, ins, fv);
+    let oc = outs * ins;
+    let sums = |first: usize, count: usize| {
+        let views = (dy, dv, inp, iv);
+        filter_sums(first..first + count, outs, ins, pad, views)
+    };
+    // On several threads, each sums its share of the images; their sums
+    // are added before the one transform back.
+    let parts = threads.clamp(1, batch);
+    let m = if parts == 1 {
+        sums(0, batch)
+    } else {
+        let per = batch.div_ceil(parts);
+        let sums = &sums;
+        let partial: Vec<Vec<T>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..batch)
+                .step_by(per)
+                .map(|first| s.spawn(move || sums(first, per.min(batch - first))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a Winograd thread panicked"))
+                .collect()
+        });
+        let mut m = vec![T::default(); 16 * oc];
+        for p in partial {
+            for (x, y) in m.iter_mut().zip(p) {
+                *x += y;
+            }
+        }
+        m
+    };
+
+    // df += alpha * G^T M G: along the rows of the transform domain into
+    // t[a * 4 + k], then along its columns.
+    let half = T::HALF;
+    let mut t = vec![T::default(); 12 * oc];
+    for k in 0..4 {
+        let mk = |r: usize| &m[(4 * r + k) * oc..][..oc];
+        let (p0, p1, p2, p3) = (mk(0), mk(1), mk(2), mk(3));
+        let (t0, rest) = t[k * oc..].split_at_mut(4 * oc);
+        let (t1, t2) = rest.split_at_mut(4 * oc);
+        let (t0, t1, t2) = (&mut t0[..oc], &mut t1[..oc], &mut t2[..oc]);
+        for x in 0..oc {
+            t0[x] = p0[x] + half * (p1[x] + p2[x]);
+            t1[x] = half * (p1[x] - p2[x]);
+            t2[x] = half * (p1[x] + p2[x]) + p3[x];
+        }
+    }
+    let mut gw = vec![T::default(); 9 * oc];
+    for a in 0..3 {
+        let tk = |k: usize| &t[(4 * a + k) * oc..][..oc];
+        let (p0, p1, p2, p3) = (tk(0), tk(1), tk(2), tk(3));
+        let (g0, rest) = gw[3 * a * oc..].split_at_mut(oc);
+        let (g1, g2) = rest.split_at_mut(oc);
+        let (g0, g1, g2) = (&mut g0[..oc], &mut g1[..oc], &mut g2[..oc]);
+        for x in 0..oc {
+            g0[x] = p0[x] + half * (p1[x] + p2[x]);
+            g1[x] = half * (p1[x] - p2[x]);
+            g2[x] = half * (p1[x] + p2[x]) + p3[x];
+        }
+    }
+    for o in 0..outs {
+        for c in 0..ins {
+            for a in 0..3 {
+                for b in 0..3 {
+                    df[at(o, c, a, b)] += alpha * gw[(3 * a + b) * oc + o * ins + c];
+                }
+            }
+        }
+    }
+}
+
+/// The transform domain's sums `sum_tiles (A e A^T) . (B^T d B)` over the
+/// images `images` of a filter gradient: 16 matrices `outs x ins`. `views`
+/// are the output adjoint's and the input's slices and views (checked).
+#[allow(clippy::type_complexity)]
+fn filter_sums<T: Winograd>(
+    images: core::ops::Range<usize>,
+    outs: usize,
+    ins: usize,
+    pad: [isize; 2],
+    views: (&[T], Images, &[T], Images),
+) -> Vec<T> {
+    let (dy, dv, inp, iv) = views;
+    let (h, w) = (dv.rows, dv.cols);
     let (th, tw) = (h.div_ceil(2), w.div_ceil(2));
     let oc = outs * ins;
-
     let tp = tw + 1;
     let rows_per_chunk = (CHUNK_TILES / tp).max(1).min(th);
     let chunk = rows_per_chunk * tp;
-    let mut v = vec![T::default(); 16 * ins * chunk];
-    let mut e = vec![T::default(); 16 * outs * chunk];
+    let (vlen, elen) = (16 * ins * chunk, 16 * outs * chunk);
+    let mut buf = vec![T::default(); vlen + elen];
+    let (v, e) = buf.split_at_mut(vlen);
     // The sum over tiles of (A e A^T) . (B^T d B): 16 matrices outs x ins.
     let mut m = vec![T::default(); 16 * oc];
     let mut input = InputTransform::new(tw, rows_per_chunk, iv.cols, pad[1]);
@@ -705,8 +801,7 @@ fn filter_gradient<T: Winograd>(
         vec![T::default(); padded(chunk)],
     ];
     let splitter = Splitter::new(w, 0, tp);
-    let mut first = true;
-    for n in 0..batch {
+    for n in images {
         let mut ti0 = 0;
         while ti0 < th {
             let nrows = rows_per_chunk.min(th - ti0);
@@ -765,56 +860,17 @@ fn filter_gradient<T: Winograd>(
                     ins,
                     nt,
                     T::ONE,
-                    &e,
+                    e,
                     [k * outs * nt, nt, 1],
-                    &v,
+                    v,
                     [k * ins * nt, 1, nt],
                     &mut m,
                     [k * oc, ins, 1],
-                    !first,
+                    true,
                 );
             }
-            first = false;
             ti0 += nrows;
         }
     }
-
-    // df += alpha * G^T M G: along the rows of the transform domain into
-    // t[a * 4 + k], then along its columns.
-    let half = T::HALF;
-    let mut t = vec![T::default(); 12 * oc];
-    for k in 0..4 {
-        let mk = |r: usize| &m[(4 * r + k) * oc..][..oc];
-        let (p0, p1, p2, p3) = (mk(0), mk(1), mk(2), mk(3));
-        let (t0, rest) = t[k * oc..].split_at_mut(4 * oc);
-        let (t1, t2) = rest.split_at_mut(4 * oc);
-        let (t0, t1, t2) = (&mut t0[..oc], &mut t1[..oc], &mut t2[..oc]);
-        for x in 0..oc {
-            t0[x] = p0[x] + half * (p1[x] + p2[x]);
-            t1[x] = half * (p1[x] - p2[x]);
-            t2[x] = half * (p1[x] + p2[x]) + p3[x];
-        }
-    }
-    let mut gw = vec![T::default(); 9 * oc];
-    for a in 0..3 {
-        let tk = |k: usize| &t[(4 * a + k) * oc..][..oc];
-        let (p0, p1, p2, p3) = (tk(0), tk(1), tk(2), tk(3));
-        let (g0, rest) = gw[3 * a * oc..].split_at_mut(oc);
-        let (g1, g2) = rest.split_at_mut(oc);
-        let (g0, g1, g2) = (&mut g0[..oc], &mut g1[..oc], &mut g2[..oc]);
-        for x in 0..oc {
-            g0[x] = p0[x] + half * (p1[x] + p2[x]);
-            g1[x] = half * (p1[x] - p2[x]);
-            g2[x] = half * (p1[x] + p2[x]) + p3[x];
-        }
-    }
-    for o in 0..outs {
-        for c in 0..ins {
-            for a in 0..3 {
-                for b in 0..3 {
-                    df[at(o, c, a, b)] += alpha * gw[(3 * a + b) * oc + o * ins + c];
-                }
-            }
-        }
-    }
+    m
 }

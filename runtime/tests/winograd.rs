@@ -212,10 +212,17 @@ fn filter_gradient_matches_the_direct_sum() {
         let what =
             format!("case {case} ({batch}x{outs}x{ins}, out {h}x{w}, in {ih}x{iw}, pad {pad:?})");
         let mut got = start.clone();
+        // The images split over up to three threads.
+        let threads = 1 + case % 3;
         conv3x3_filter(
-            batch, outs, ins, pad, alpha, &dy, dv, &inp, iv, &mut got, fv,
+            batch, outs, ins, pad, alpha, &dy, dv, &inp, iv, &mut got, fv, threads,
         );
-        close(&format!("f64 {what}"), &got, &want, 1e-12);
+        close(
+            &format!("f64 {what}, {threads} threads"),
+            &got,
+            &want,
+            1e-12,
+        );
 
         let mut got32 = to32(&start);
         conv3x3_filter(
@@ -230,6 +237,7 @@ fn filter_gradient_matches_the_direct_sum() {
             iv,
             &mut got32,
             fv,
+            1,
         );
         close(&format!("f32 {what}"), &to64(&got32), &want, 1e-5);
     }
@@ -268,6 +276,7 @@ fn large_planes_span_several_chunks() {
         iv,
         &mut got,
         fv,
+        2,
     );
     let mut want = vec![0.0; 9 * outs * ins];
     for o in 0..outs {
