@@ -753,7 +753,9 @@ fn gemm_lowering_matches_evaluator_and_fixtures() {
         .collect();
     let lowered: Vec<&str> = sources
         .iter()
-        .filter(|(_, src)| src.contains("sharegrad_runtime::gemm("))
+        .filter(|(_, src)| {
+            src.contains("sharegrad_runtime::gemm(") || src.contains("sharegrad_runtime::conv3x3")
+        })
         .map(|(n, _)| *n)
         .collect();
     for name in ["conv2d_same_bias", "batched_matmul.eq #0"] {
@@ -762,14 +764,31 @@ fn gemm_lowering_matches_evaluator_and_fixtures() {
             "{name} is not lowered to GEMM"
         );
     }
-    // Padded convolutions, valid ones and channels-last ones merge the
-    // image rows into one call per plane (zero-padded copies).
+    // 3 x 3 correlations summed over channels take the Winograd path: the
+    // value and the input gradient through `conv3x3`, the weight gradient
+    // through `conv3x3_filter` (which splits its images across threads
+    // itself, so its taps may come first).
+    for (name, calls) in [
+        ("conv2d_same_bias", 3),
+        ("conv2d_wino_nobatch.eq #0", 3),
+        ("conv2d_wino_channel_major.eq #0", 3),
+        ("conv2d_wino_valid_flipped.eq #0", 2),
+        ("conv2d_wino_full.eq #0", 3),
+        ("conv2d_taps_first.eq #0", 3),
+    ] {
+        let (_, src) = sources
+            .iter()
+            .find(|(n, _)| n.ends_with(name))
+            .expect("a case");
+        let found = src.matches("sharegrad_runtime::conv3x3").count();
+        assert_eq!(found, calls, "{name}: Winograd calls");
+    }
+    // Other padded convolutions, valid ones and channels-last ones merge
+    // the image rows into one call per plane (zero-padded copies).
     for name in [
-        "conv2d_same_bias",
         "conv2d_valid_channels.eq #0",
         "conv2d_uneven_padding.eq #0",
         "conv2d_channels_last.eq #0",
-        "conv2d_taps_first.eq #0",
     ] {
         assert!(
             sources

@@ -102,66 +102,29 @@ pub fn forward_threads(
             let first1 = first1 as i64;
             let count2 = count2 as i64;
             x_part3.fill(0.0_f32);
-            let mut padded4 = ::std::vec![0.0_f32; dim(C) * dim(H + 2) * dim(W + 2)];
-            let mut wide10 = ::std::vec![0.0_f32; dim(K) * dim(H) * dim(W + 2)];
-            for n in first1..count2 + first1 {
-                for i11 in 0..C {
-                    for i12 in 0..H {
-                        let from13 = (((n * C + i11) * H + i12) * W) as usize;
-                        let to14 = ((i11 * (H + 2) + (i12 + 1)) * (W + 2) + 1) as usize;
-                        padded4[to14..to14 + dim(W)]
-                            .copy_from_slice(&inputs.y[from13..from13 + dim(W)]);
-                    }
-                }
-                wide10.fill(0.0_f32);
-                for a in 0..3 {
-                    for b in 0..3 {
-                        let k_lo5 = 0;
-                        let k_hi6 = K - 1;
-                        let j_lo7 = 0;
-                        let c_lo8 = 0;
-                        let c_hi9 = C - 1;
-                        if k_lo5 <= k_hi6 && H > 0 && W > 0 && c_lo8 <= c_hi9 {
-                            ::sharegrad_runtime::gemm(
-                                dim(k_hi6 - k_lo5 + 1),
-                                dim((H - 1) * (W + 2) + W),
-                                dim(c_hi9 - c_lo8 + 1),
-                                1.0_f32,
-                                inputs.w,
-                                [
-                                    (((k_lo5 * C + c_lo8) * 3 + a) * 3 + b) as usize,
-                                    (9 * C) as usize,
-                                    9,
-                                ],
-                                &padded4[..],
-                                [
-                                    ((c_lo8 * (H + 2) + a) * (W + 2) + (b + j_lo7)) as usize,
-                                    ((H + 2) * (W + 2)) as usize,
-                                    1,
-                                ],
-                                &mut wide10[..],
-                                [
-                                    (k_lo5 * H * (W + 2) + j_lo7) as usize,
-                                    (H * (W + 2)) as usize,
-                                    1,
-                                ],
-                            );
-                        }
-                    }
-                }
-                for k in 0..K {
-                    for i in 0..H {
-                        let t15 = ((((n - first1) * K + k) * H + i) * W) as usize;
-                        let w16 = ((k * H + i) * (W + 2)) as usize;
-                        for (o17, x18) in x_part3[t15..t15 + dim(W)]
-                            .iter_mut()
-                            .zip(&wide10[w16..w16 + dim(W)])
-                        {
-                            *o17 += *x18;
-                        }
-                    }
-                }
-            }
+            ::sharegrad_runtime::conv3x3(
+                dim(count2),
+                dim(K),
+                dim(C),
+                [1, 1],
+                1.0_f32,
+                inputs.y,
+                ::sharegrad_runtime::Images {
+                    offset: (first1 * C * H * W) as usize,
+                    strides: [(C * H * W) as usize, (H * W) as usize, W as usize],
+                    rows: dim(H),
+                    cols: dim(W),
+                },
+                inputs.w,
+                (0, [(9 * C) as isize, 9, 3, 1]),
+                &mut x_part3[..],
+                ::sharegrad_runtime::Images {
+                    offset: 0,
+                    strides: [(H * K * W) as usize, (H * W) as usize, W as usize],
+                    rows: dim(H),
+                    cols: dim(W),
+                },
+            );
         },
     );
 }
@@ -247,164 +210,65 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 9 * dim(K) * dim(C));
     }
-    if let ::core::option::Option::Some(grad19) = grads.y.as_deref_mut() {
+    if let ::core::option::Option::Some(grad4) = grads.y.as_deref_mut() {
         split_rows(
-            &mut grad19[..],
+            &mut grad4[..],
             dim(N),
             threads,
-            |first20: usize, count21: usize, grad19: &mut [f32]| {
-                let first20 = first20 as i64;
-                let count21 = count21 as i64;
-                let mut padded22 = ::std::vec![
-                    0.0_f32; dim(K) * dim(H + 2) * dim(W + 2)
-                ];
-                let mut wide28 = ::std::vec![0.0_f32; dim(C) * dim(H) * dim(W + 2)];
-                for l in first20..count21 + first20 {
-                    for i29 in 0..K {
-                        for i30 in 0..H {
-                            let from31 = (((l * K + i29) * H + i30) * W) as usize;
-                            let to32 = ((i29 * (H + 2) + (i30 + 1)) * (W + 2) + 1)
-                                as usize;
-                            padded22[to32..to32 + dim(W)]
-                                .copy_from_slice(&seeds.x[from31..from31 + dim(W)]);
-                        }
-                    }
-                    wide28.fill(0.0_f32);
-                    for a in 0..3 {
-                        for b in 0..3 {
-                            let q_lo23 = 0;
-                            let m_lo24 = 0;
-                            let m_hi25 = C - 1;
-                            let k_lo26 = 0;
-                            let k_hi27 = K - 1;
-                            if H > 0 && W > 0 && m_lo24 <= m_hi25 && k_lo26 <= k_hi27 {
-                                ::sharegrad_runtime::gemm(
-                                    dim((H - 1) * (W + 2) + W),
-                                    dim(m_hi25 - m_lo24 + 1),
-                                    dim(k_hi27 - k_lo26 + 1),
-                                    1.0_f32,
-                                    &padded22[..],
-                                    [
-                                        ((k_lo26 * (H + 2) + (-a + 2)) * (W + 2) + (q_lo23 - b + 2))
-                                            as usize,
-                                        1,
-                                        ((H + 2) * (W + 2)) as usize,
-                                    ],
-                                    inputs.w,
-                                    [
-                                        (((k_lo26 * C + m_lo24) * 3 + a) * 3 + b) as usize,
-                                        (9 * C) as usize,
-                                        9,
-                                    ],
-                                    &mut wide28[..],
-                                    [
-                                        (m_lo24 * H * (W + 2) + q_lo23) as usize,
-                                        1,
-                                        (H * (W + 2)) as usize,
-                                    ],
-                                );
-                            }
-                        }
-                    }
-                    for m in 0..C {
-                        for p in 0..H {
-                            let t33 = ((((l - first20) * C + m) * H + p) * W) as usize;
-                            let w34 = ((m * H + p) * (W + 2)) as usize;
-                            for (o35, x36) in grad19[t33..t33 + dim(W)]
-                                .iter_mut()
-                                .zip(&wide28[w34..w34 + dim(W)])
-                            {
-                                *o35 += *x36;
-                            }
-                        }
-                    }
-                }
+            |first5: usize, count6: usize, grad4: &mut [f32]| {
+                let first5 = first5 as i64;
+                let count6 = count6 as i64;
+                ::sharegrad_runtime::conv3x3(
+                    dim(count6),
+                    dim(C),
+                    dim(K),
+                    [1, 1],
+                    1.0_f32,
+                    seeds.x,
+                    ::sharegrad_runtime::Images {
+                        offset: (first5 * K * H * W) as usize,
+                        strides: [(H * K * W) as usize, (H * W) as usize, W as usize],
+                        rows: dim(H),
+                        cols: dim(W),
+                    },
+                    inputs.w,
+                    (8, [9, (9 * C) as isize, -3, -1]),
+                    &mut grad4[..],
+                    ::sharegrad_runtime::Images {
+                        offset: 0,
+                        strides: [(C * H * W) as usize, (H * W) as usize, W as usize],
+                        rows: dim(H),
+                        cols: dim(W),
+                    },
+                );
             },
         );
     }
-    if let ::core::option::Option::Some(grad37) = grads.w.as_deref_mut() {
-        let parts58 = split_sum(
+    if let ::core::option::Option::Some(grad7) = grads.w.as_deref_mut() {
+        ::sharegrad_runtime::conv3x3_filter(
             dim(N),
-            threads,
-            |first48: usize, count49: usize| {
-                let first48 = first48 as i64;
-                let count49 = count49 as i64;
-                let mut scratch47 = ::std::vec![0.0_f32; dim(9 * C * K)];
-                let mut padded40 = ::std::vec![0.0_f32; dim(K) * dim(H) * dim(W + 2)];
-                let mut padded41 = ::std::vec![
-                    0.0_f32; dim(C) * dim(H + 2) * dim(W + 2)
-                ];
-                for n in first48..count49 + first48 {
-                    for i50 in 0..K {
-                        for i51 in 0..H {
-                            let from52 = (((n * K + i50) * H + i51) * W) as usize;
-                            let to53 = ((i50 * H + i51) * (W + 2)) as usize;
-                            padded40[to53..to53 + dim(W)]
-                                .copy_from_slice(&seeds.x[from52..from52 + dim(W)]);
-                        }
-                    }
-                    for i54 in 0..C {
-                        for i55 in 0..H {
-                            let from56 = (((n * C + i54) * H + i55) * W) as usize;
-                            let to57 = ((i54 * (H + 2) + (i55 + 1)) * (W + 2) + 1)
-                                as usize;
-                            padded41[to57..to57 + dim(W)]
-                                .copy_from_slice(&inputs.y[from56..from56 + dim(W)]);
-                        }
-                    }
-                    for p in 0..3 {
-                        for q in 0..3 {
-                            let l_lo42 = 0;
-                            let l_hi43 = K - 1;
-                            let m_lo44 = 0;
-                            let m_hi45 = C - 1;
-                            let j_lo46 = 0;
-                            if l_lo42 <= l_hi43 && m_lo44 <= m_hi45 && H > 0 && W > 0 {
-                                ::sharegrad_runtime::gemm(
-                                    dim(l_hi43 - l_lo42 + 1),
-                                    dim(m_hi45 - m_lo44 + 1),
-                                    dim((H - 1) * (W + 2) + W),
-                                    1.0_f32,
-                                    &padded40[..],
-                                    [
-                                        (l_lo42 * H * (W + 2) + j_lo46) as usize,
-                                        (H * (W + 2)) as usize,
-                                        1,
-                                    ],
-                                    &padded41[..],
-                                    [
-                                        ((m_lo44 * (H + 2) + p) * (W + 2) + (j_lo46 + q)) as usize,
-                                        1,
-                                        ((H + 2) * (W + 2)) as usize,
-                                    ],
-                                    &mut scratch47[..],
-                                    [
-                                        (3 * C * K * p + C * K * q + C * l_lo42 + m_lo44) as usize,
-                                        C as usize,
-                                        1,
-                                    ],
-                                );
-                            }
-                        }
-                    }
-                }
-                scratch47
+            dim(K),
+            dim(C),
+            [1, 1],
+            1.0_f32,
+            seeds.x,
+            ::sharegrad_runtime::Images {
+                offset: 0,
+                strides: [(H * K * W) as usize, (H * W) as usize, W as usize],
+                rows: dim(H),
+                cols: dim(W),
             },
+            inputs.y,
+            ::sharegrad_runtime::Images {
+                offset: 0,
+                strides: [(C * H * W) as usize, (H * W) as usize, W as usize],
+                rows: dim(H),
+                cols: dim(W),
+            },
+            &mut grad7[..],
+            (0, [(9 * C) as isize, 9, 3, 1]),
+            threads,
         );
-        for scratch47 in parts58 {
-            let mut o59 = 0usize;
-            for p in 0..3 {
-                for q in 0..3 {
-                    for l in 0..K {
-                        for m in 0..C {
-                            grad37[(((l * C + m) * 3 + p) * 3 + q) as usize]
-                                += scratch47[o59];
-                            o59 += 1;
-                        }
-                    }
-                }
-            }
-        }
     }
 }
 #[allow(dead_code)]
@@ -454,32 +318,4 @@ fn split_rows<
             first += count;
         }
     });
-}
-#[allow(dead_code)]
-/// Runs `f(first, count)` for contiguous runs of `0..n`, one run per thread on up to `threads` scoped threads, and returns the results in order. With one run, on the calling thread.
-fn split_sum<R: ::core::marker::Send, F: Fn(usize, usize) -> R + ::core::marker::Sync>(
-    n: usize,
-    threads: usize,
-    f: F,
-) -> ::std::vec::Vec<R> {
-    let parts = threads.clamp(1, n.max(1));
-    let per = n.div_ceil(parts).max(1);
-    if parts == 1 {
-        return ::std::vec![f(0, n)];
-    }
-    let f = &f;
-    ::std::thread::scope(|s| {
-        let handles: ::std::vec::Vec<_> = (per..n)
-            .step_by(per)
-            .map(|first| {
-                let count = per.min(n - first);
-                s.spawn(move || f(first, count))
-            })
-            .collect();
-        let mut out = ::std::vec![f(0, per.min(n))];
-        for h in handles {
-            out.push(h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e)));
-        }
-        out
-    })
 }

@@ -353,10 +353,16 @@ fn rust_with_gemm_calls_the_runtime_only_when_asked() {
         !plain.contains("sharegrad_runtime"),
         "self-contained without --gemm"
     );
-    // The forward pass and both gradients of the convolution are lowered;
-    // the bias stays a loop.
-    assert!(
-        fast.matches("::sharegrad_runtime::gemm(").count() >= 3,
+    // The forward pass and both gradients of the 3x3 convolution are
+    // lowered (Winograd); the bias stays a loop.
+    assert_eq!(
+        fast.matches("::sharegrad_runtime::conv3x3(").count(),
+        2,
+        "{fast}"
+    );
+    assert_eq!(
+        fast.matches("::sharegrad_runtime::conv3x3_filter(").count(),
+        1,
         "{fast}"
     );
     // A flag value is a usage error.

@@ -2530,7 +2530,7 @@ impl<'m> Gen<'m> {
 }
 
 fn real_trait(runtime: Option<&str>) -> String {
-    let runtime = runtime.map_or(String::new(), |r| format!(" + {r}::Gemm"));
+    let runtime = runtime.map_or(String::new(), |r| format!(" + {r}::Winograd"));
     let mut s = String::from(
         "/// Element types the kernels run on: implemented for `f32` and `f64`.\npub trait Real: ::core::marker::Copy RUNTIME + ::core::fmt::Debug + ::core::cmp::PartialOrd + ::core::ops::Add<Output = Self> + ::core::ops::Sub<Output = Self> + ::core::ops::Mul<Output = Self> + ::core::ops::Div<Output = Self> + ::core::ops::Neg<Output = Self> + ::core::ops::AddAssign + ::core::marker::Send + ::core::marker::Sync {\n\
          /// 0.\nfn zero() -> Self;\n/// 1.\nfn one() -> Self;\n/// The nearest value.\nfn from_f64(x: f64) -> Self;\n/// `e^x`.\nfn exp(self) -> Self;\n/// Natural logarithm.\nfn ln(self) -> Self;\n/// `ln(1 + x)`.\nfn ln_1p(self) -> Self;\n/// Hyperbolic tangent.\nfn tanh(self) -> Self;\n/// Square root.\nfn sqrt(self) -> Self;\n/// Absolute value.\nfn abs(self) -> Self;\n/// Integer power.\nfn powi(self, n: i32) -> Self;\n/// Real power.\nfn powf(self, e: Self) -> Self;\n}\n",

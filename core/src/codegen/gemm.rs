@@ -45,6 +45,7 @@
 //! when the best choice does not plan, the next one is tried.
 
 mod flat;
+mod wino;
 
 use super::rows::{operands, Chunk};
 use super::{as_slice, provably_nonneg, visit_expr, Gen, Level, Prec, Res};
@@ -107,6 +108,18 @@ struct Plan {
     scalars: Vec<Expr>,
     /// An outer index merged into a matrix index, when one is.
     flat: Option<flat::Flat>,
+}
+
+/// A product split into its factors (see [`Gen::factors`]).
+struct Factors {
+    /// An odd number of negations.
+    negative: bool,
+    /// The reads of tensors with indices.
+    reads: Vec<Read>,
+    /// The other factors: no reads in them.
+    scalars: Vec<Expr>,
+    /// A read of an adjoint that is never computed: the product is zero.
+    zero: bool,
 }
 
 /// The factors of a product, with the sign of its negations.
@@ -193,7 +206,22 @@ impl<'m> Gen<'m> {
         }
         let mut plans = Vec::new();
         let mut rest = Vec::new();
-        for term in terms {
+        // Winograd first. On threads, a weight gradient's call splits its
+        // images itself (the target stays whole); the other form's target
+        // is split by its first index, which must not be a tap.
+        let mut winos: Vec<(usize, wino::WinoPlan)> = terms
+            .iter()
+            .enumerate()
+            .filter_map(|(t, term)| Some((t, self.wino_plan(tensor, levels, term)?)))
+            .collect();
+        let own_threads = chunk.is_some() && winos.iter().all(|(_, w)| w.own_threads());
+        if chunk.is_some() && !own_threads {
+            winos.retain(|(_, w)| Self::splits_by(w, &levels[0].0));
+        }
+        for (t, term) in terms.iter().enumerate() {
+            if winos.iter().any(|(u, _)| *u == t) {
+                continue;
+            }
             match self.gemm_plan(tensor, levels, term) {
                 Some(Some(plan)) => plans.push(plan),
                 // A read of an adjoint that is never computed: zero.
@@ -205,11 +233,12 @@ impl<'m> Gen<'m> {
                 }),
             }
         }
-        if plans.is_empty() {
+        if plans.is_empty() && winos.is_empty() {
             return None;
         }
         let by_sum = chunk.is_some()
             && rest.is_empty()
+            && (winos.is_empty() || own_threads)
             && plans.iter().all(|p| self.split_by_sum(tensor, levels, p));
         let (target, chunk) = if by_sum { (whole, None) } else { (part, chunk) };
         // The other terms (a bias, a pointwise term) in row form, after.
@@ -239,6 +268,13 @@ impl<'m> Gen<'m> {
         }
         for plan in &plans {
             match self.gemm_emit(tensor, levels, plan, target, chunk, by_sum) {
+                Ok(l) => lines.extend(l),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        let threads = if by_sum { "threads" } else { "1" };
+        for (_, plan) in &winos {
+            match self.wino_emit(tensor, levels, plan, target, chunk, threads) {
                 Ok(l) => lines.extend(l),
                 Err(e) => return Some(Err(e)),
             }
@@ -313,23 +349,22 @@ impl<'m> Gen<'m> {
         scratch && first_is_matrix && sum_first
     }
 
-    /// Analyses one term: `None` when it does not fit, `Some(None)` when it
-    /// is zero (reads an adjoint that is not computed).
-    fn gemm_plan(
-        &mut self,
-        tensor: usize,
-        levels: &[Level],
-        term: &RowTerm<'_>,
-    ) -> Option<Option<Plan>> {
+    /// A term's factors; None when one that is not a plain read holds a
+    /// read (a reduction, an indicator, a read inside a function).
+    fn factors(&mut self, body: &Expr) -> Option<Factors> {
         let mut negative = false;
         let mut fs = Vec::new();
-        signed_factors(term.body, &mut negative, &mut fs);
-        let mut reads = Vec::new();
-        let mut scalars = Vec::new();
+        signed_factors(body, &mut negative, &mut fs);
+        let mut out = Factors {
+            negative,
+            reads: Vec::new(),
+            scalars: Vec::new(),
+            zero: false,
+        };
         for f in fs {
             match f {
-                Expr::Read(r) if self.buffer(r).is_none() => return Some(None),
-                Expr::Read(r) if !r.index.is_empty() => reads.push(r.clone()),
+                Expr::Read(r) if self.buffer(r).is_none() => out.zero = true,
+                Expr::Read(r) if !r.index.is_empty() => out.reads.push(r.clone()),
                 _ => {
                     let mut plain = true;
                     visit_expr(f, &mut |x| {
@@ -340,9 +375,29 @@ impl<'m> Gen<'m> {
                     if !plain {
                         return None;
                     }
-                    scalars.push(f.clone());
+                    out.scalars.push(f.clone());
                 }
             }
+        }
+        Some(out)
+    }
+
+    /// Analyses one term: `None` when it does not fit, `Some(None)` when it
+    /// is zero (reads an adjoint that is not computed).
+    fn gemm_plan(
+        &mut self,
+        tensor: usize,
+        levels: &[Level],
+        term: &RowTerm<'_>,
+    ) -> Option<Option<Plan>> {
+        let Factors {
+            negative,
+            reads,
+            scalars,
+            zero,
+        } = self.factors(term.body)?;
+        if zero {
+            return Some(None);
         }
         let [r0, r1] = <[Read; 2]>::try_from(reads).ok()?;
         let targets: Vec<(&str, &Range)> = levels.iter().map(|(v, r, _)| (v.as_str(), r)).collect();

@@ -104,7 +104,7 @@ fn extreme(p: &Poly, ranges: &[(String, Poly, Poly)], lower: bool) -> Option<Pol
 /// True when `g >= 0` follows from `index` lying in `range` (the zero
 /// padding of a read): `g` is `index - lo` or `hi - index` plus a
 /// non-negative constant.
-fn implied_by(g: &Poly, index: &Poly, range: &Range) -> bool {
+pub(super) fn implied_by(g: &Poly, index: &Poly, range: &Range) -> bool {
     [index.sub(&range.lo), range.hi.sub(index)]
         .iter()
         .any(|r| g.sub(r).as_const().is_some_and(|c| c >= 0))
