@@ -11,8 +11,8 @@
 //!
 //! A 3 x 3 correlation summed over channels (a convolution's forward pass
 //! and both of its gradients, with unit stride) is lowered further, to one
-//! call of [`conv3x3`] or [`conv3x3_filter`]: Winograd's `F(2 x 2, 3 x 3)`,
-//! 16 multiplications per 2 x 2 outputs instead of 36, the rest in GEMMs
+//! call of [`conv3x3`] or [`conv3x3_filter`]: Winograd's `F(4 x 4, 3 x 3)`,
+//! 36 multiplications per 4 x 4 outputs instead of 144, the rest in GEMMs
 //! (see the `winograd` module).
 //!
 //! [`gemm`] checks every view against its slice before it calls the `gemm`

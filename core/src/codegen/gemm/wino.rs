@@ -1,8 +1,8 @@
 //! Winograd lowering (part of [`super`]'s opt-in GEMM lowering): a 3 x 3
 //! correlation summed over channels, the shape of a convolution's forward
 //! pass and of both its gradients, becomes one call of the runtime's
-//! `conv3x3` or `conv3x3_filter` (Winograd's `F(2 x 2, 3 x 3)`: 16
-//! multiplications per 2 x 2 outputs instead of 36, the rest in GEMMs).
+//! `conv3x3` or `conv3x3_filter` (Winograd's `F(4 x 4, 3 x 3)`: 36
+//! multiplications per 4 x 4 outputs instead of 144, the rest in GEMMs).
 //!
 //! Two forms of a term `X[v] += alpha * A * B` are recognised.
 //!
