@@ -166,12 +166,23 @@ macro_rules! impl_gemm {
                 cv: View,
                 accumulate: bool,
             ) {
-                if m == 0 || n == 0 || k == 0 {
+                if m == 0 || n == 0 {
+                    return;
+                }
+                check("C", c.len(), m, n, cv);
+                if k == 0 {
+                    // An empty sum: zero, or nothing to add.
+                    if !accumulate {
+                        for i in 0..m {
+                            for j in 0..n {
+                                c[cv[0] + i * cv[1] + j * cv[2]] = 0.0;
+                            }
+                        }
+                    }
                     return;
                 }
                 check("A", a.len(), m, k, av);
                 check("B", b.len(), k, n, bv);
-                check("C", c.len(), m, n, cv);
                 if !injective(m, n, cv) {
                     if !accumulate {
                         for i in 0..m {

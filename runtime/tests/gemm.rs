@@ -221,3 +221,39 @@ fn overflowing_strides_panic() {
         [0, 2, 1],
     );
 }
+
+#[test]
+fn an_overwriting_product_over_an_empty_sum_is_zero() {
+    use sharegrad_runtime::Gemm;
+    let mut c = vec![3.0f32; 4];
+    f32::gemm_into(
+        2,
+        2,
+        0,
+        1.0,
+        &[],
+        [0, 0, 0],
+        &[],
+        [0, 0, 0],
+        &mut c,
+        [0, 2, 1],
+        false,
+    );
+    assert_eq!(c, vec![0.0; 4]);
+    let mut c = vec![3.0f64; 6];
+    // Overwrite a 2 x 2 product into every other column of a 2 x 3 matrix.
+    f64::gemm_into(
+        2,
+        2,
+        1,
+        2.0,
+        &[1.0, 2.0],
+        [0, 1, 1],
+        &[3.0, 4.0],
+        [0, 1, 1],
+        &mut c,
+        [0, 3, 2],
+        false,
+    );
+    assert_eq!(c, vec![6.0, 3.0, 8.0, 12.0, 3.0, 16.0]);
+}
