@@ -237,10 +237,10 @@ fn slices<T, const K: usize>(buf: &mut [T], stride: usize, len: usize) -> [&mut 
 const BLOCK: usize = 16;
 
 /// `out[k][x] = f(inputs at x)[k]` for `x < nt`, `BLOCK` elements at a
-/// time: each step copies a window of every input (`BLOCK + 1` elements
-/// from `x`, so `f` may read element `i + 1`) and computes into local
-/// arrays, which the optimiser vectorises (16 output slices cut from one
-/// buffer would need more run-time alias checks than it makes). Every input
+/// time: each step takes a fixed-size window of every input (`BLOCK + 1`
+/// elements from `x`, so `f` may read element `i + 1`) and computes into a
+/// local block, which the optimiser vectorises (36 output slices cut from
+/// one buffer would need more run-time alias checks than it makes). Every input
 /// is at least `nt` rounded up to `BLOCK`, plus one, elements long.
 // `blk[k][i]`: the loops write a transposed block.
 #[allow(clippy::needless_range_loop)]
