@@ -122,6 +122,21 @@ struct Factors {
     zero: bool,
 }
 
+/// The scalar of a call: the product of a term's other factors, negated
+/// for an odd number of negations (1 when there are none).
+fn alpha(negative: bool, scalars: &[Expr]) -> Expr {
+    let e = match scalars {
+        [] => Expr::Num(1.0),
+        [x] => x.clone(),
+        xs => Expr::Mul(xs.to_vec()),
+    };
+    if negative {
+        Expr::Neg(Box::new(e))
+    } else {
+        e
+    }
+}
+
 /// The factors of a product, with the sign of its negations.
 pub(super) fn signed_factors<'e>(e: &'e Expr, negative: &mut bool, out: &mut Vec<&'e Expr>) {
     match e {
@@ -827,19 +842,8 @@ impl<'m> Gen<'m> {
                 )
             }
         };
-        let one = Expr::Num(1.0);
-        let alpha_e = match plan.scalars.as_slice() {
-            [] => one,
-            [x] => x.clone(),
-            xs => Expr::Mul(xs.to_vec()),
-        };
-        let alpha_e = if plan.negative {
-            Expr::Neg(Box::new(alpha_e))
-        } else {
-            alpha_e
-        };
         let mut pre = Vec::new();
-        let alpha = self.expr(&alpha_e, None, &mut pre)?;
+        let alpha = self.expr(&alpha(plan.negative, &plan.scalars), None, &mut pre)?;
         let operand =
             |g: &mut Gen<'m>, read: &Read| as_slice(&g.buffer(read).expect("a computed buffer"));
         let (mut a_buf, mut b_buf) = (operand(self, &r.a), operand(self, &r.b));

@@ -141,7 +141,7 @@ pub(super) fn operands(p: &Poly, max: bool) -> Vec<Poly> {
 }
 
 /// `c v + r` with `c = ±1`, `r` free of `v`.
-fn unit_linear(p: &Poly, v: &str) -> Option<(i64, Poly)> {
+pub(super) fn unit_linear(p: &Poly, v: &str) -> Option<(i64, Poly)> {
     let (c, r) = p.linear_in(v)?;
     match c.as_const()? {
         c @ (1 | -1) => Some((c, r)),

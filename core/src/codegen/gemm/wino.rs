@@ -24,8 +24,8 @@
 //! terms that do not fit keep the GEMM-per-tap lowering.
 
 use super::flat::implied_by;
-use super::{place, stride, Place};
-use crate::codegen::rows::{operands, Chunk, RowTerm};
+use super::{alpha, place, stride, Place};
+use crate::codegen::rows::{operands, unit_linear, Chunk, RowTerm};
 use crate::codegen::{as_slice, provably_nonneg, visit_expr, Gen, Level, Prec, Res};
 use crate::ir::{Cond, Expr, Range, Read, Slot};
 use crate::poly::Poly;
@@ -93,8 +93,7 @@ impl WinoPlan {
 /// `index` as `c * v + rest` with `c = ±1` and `rest` free of every variable
 /// in `vars`; None otherwise.
 fn unit_in(index: &Poly, v: &str, vars: &[&str]) -> Option<(i64, Poly)> {
-    let (c, rest) = index.linear_in(v)?;
-    let c = c.as_const().filter(|c| c.abs() == 1)?;
+    let (c, rest) = unit_linear(index, v)?;
     vars.iter().all(|x| !rest.mentions(x)).then_some((c, rest))
 }
 
@@ -140,8 +139,10 @@ impl<'m> Gen<'m> {
             scalars,
             zero,
         } = self.factors(term.body)?;
-        // A factor free of the index variables (`alpha`); a zero product is
-        // the GEMM lowering's to drop.
+        let targets: Vec<&str> = levels.iter().map(|(v, _, _)| v.as_str()).collect();
+        let sums: Vec<&str> = term.sums.iter().map(|s| s.var.as_str()).collect();
+        // The other factors (`alpha`) free of every index variable; a zero
+        // product is the GEMM lowering's to drop.
         let free = |e: &Expr| {
             let mut free = true;
             visit_expr(e, &mut |x| {
@@ -155,8 +156,6 @@ impl<'m> Gen<'m> {
             return None;
         }
         let [r0, r1] = <[Read; 2]>::try_from(reads).ok()?;
-        let targets: Vec<&str> = levels.iter().map(|(v, _, _)| v.as_str()).collect();
-        let sums: Vec<&str> = term.sums.iter().map(|s| s.var.as_str()).collect();
         for (image, other) in [(&r0, &r1), (&r1, &r0)] {
             let found = self
                 .correlate(levels, term, &targets, &sums, image, other)
@@ -610,21 +609,8 @@ impl<'m> Gen<'m> {
                 stride(dims, d).mul(&c).scale(t.sign)
             })
         };
-        let alpha = {
-            let one = Expr::Num(1.0);
-            let e = match plan.scalars.as_slice() {
-                [] => one,
-                [x] => x.clone(),
-                xs => Expr::Mul(xs.to_vec()),
-            };
-            if plan.negative {
-                Expr::Neg(Box::new(e))
-            } else {
-                e
-            }
-        };
         let mut pre = Vec::new();
-        let alpha = self.expr(&alpha, None, &mut pre)?;
+        let alpha = self.expr(&alpha(plan.negative, &plan.scalars), None, &mut pre)?;
         let tdims = self.p.tensors[tensor].dims.clone();
         let target_read = Read {
             tensor,
