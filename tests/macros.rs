@@ -408,6 +408,35 @@ fn model_forward_rejects_an_input_shorter_than_the_kernel() {
     m::forward(&sizes, &inputs(&[1.0]), &mut values);
 }
 
+/// Sizes whose product overflows `usize` are a clear panic: wrapped, the
+/// length could match a slice by accident.
+#[test]
+#[should_panic(expected = "the sizes give a tensor more elements than usize holds")]
+fn model_rejects_sizes_whose_product_overflows() {
+    use conv2d_same_bias as m;
+    let big = 1usize << 40;
+    let sizes = m::Sizes {
+        N: big,
+        C: 1,
+        K: big,
+        H: 1,
+        W: 1,
+    };
+    let _ = m::Values::<f64>::new(&sizes);
+}
+
+/// A size beyond `i64` (the index arithmetic's type) is a clear panic, not
+/// a negative extent that turns every tensor empty.
+#[test]
+#[should_panic(expected = "size `L` = 18446744073709551615 does not fit in i64")]
+fn model_rejects_a_size_beyond_i64() {
+    use conv1d_valid as m;
+    let w = [1.0, 2.0, 3.0];
+    let sizes = m::Sizes { L: usize::MAX };
+    let mut values = m::Values::<f64> { x: Vec::new() };
+    m::forward(&sizes, &m::Inputs { y: &[], w: &w }, &mut values);
+}
+
 #[test]
 #[should_panic(expected = "`x` has length 5 but the sizes give 6")]
 fn layer_fn_checks_output_lengths() {

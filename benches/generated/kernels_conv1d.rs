@@ -33,7 +33,7 @@ impl Values {
     #[allow(non_snake_case)]
     #[track_caller]
     pub fn new(sizes: &Sizes) -> Self {
-        let n = sizes.n as i64;
+        let n = size_i64("n", sizes.n);
         Values {
             x: ::std::vec![0.0_f32; dim(n - 6)],
         }
@@ -48,7 +48,7 @@ impl Values {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
 #[track_caller]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
@@ -75,7 +75,7 @@ pub fn forward_threads(
     values: &mut Values,
     threads: usize,
 ) {
-    let n = sizes.n as i64;
+    let n = size_i64("n", sizes.n);
     let _ = threads;
     check_extent("`x` in index `i` (0 <= i <= n - 7)", n - 6);
     check_len("inputs.y (`y`)", inputs.y.len(), dim(n));
@@ -126,7 +126,7 @@ pub struct Grads<'a> {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
 #[track_caller]
 pub fn backward(
     sizes: &Sizes,
@@ -161,7 +161,7 @@ pub fn backward_threads(
     grads: &mut Grads<'_>,
     threads: usize,
 ) {
-    let n = sizes.n as i64;
+    let n = size_i64("n", sizes.n);
     let _ = threads;
     check_extent("`x` in index `i` (0 <= i <= n - 7)", n - 6);
     check_len("inputs.y (`y`)", inputs.y.len(), dim(n));
@@ -249,4 +249,13 @@ fn check_len(what: &str, actual: usize, expected: usize) {
 #[inline(always)]
 fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
+}
+#[allow(dead_code)]
+/// A size as the `i64` the index arithmetic uses.
+#[track_caller]
+fn size_i64(name: &str, size: usize) -> i64 {
+    match i64::try_from(size) {
+        Ok(s) => s,
+        Err(_) => panic!("sharegrad: size `{name}` = {size} does not fit in i64"),
+    }
 }

@@ -41,12 +41,12 @@ impl Values {
     #[allow(non_snake_case)]
     #[track_caller]
     pub fn new(sizes: &Sizes) -> Self {
-        let H = sizes.H as i64;
-        let K = sizes.K as i64;
-        let N = sizes.N as i64;
-        let W = sizes.W as i64;
+        let H = size_i64("H", sizes.H);
+        let K = size_i64("K", sizes.K);
+        let N = size_i64("N", sizes.N);
+        let W = size_i64("W", sizes.W);
         Values {
-            x: ::std::vec![0.0_f32; dim(N) * dim(K) * dim(H) * dim(W)],
+            x: ::std::vec![0.0_f32; tensor_len(& [dim(N), dim(K), dim(H), dim(W)])],
         }
     }
 }
@@ -59,7 +59,7 @@ impl Values {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
+/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`.
 #[track_caller]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
@@ -86,14 +86,22 @@ pub fn forward_threads(
     values: &mut Values,
     threads: usize,
 ) {
-    let C = sizes.C as i64;
-    let H = sizes.H as i64;
-    let K = sizes.K as i64;
-    let N = sizes.N as i64;
-    let W = sizes.W as i64;
-    check_len("inputs.y (`y`)", inputs.y.len(), dim(N) * dim(C) * dim(H) * dim(W));
-    check_len("inputs.w (`w`)", inputs.w.len(), 9 * dim(K) * dim(C));
-    check_len("values.x (`x`)", values.x.len(), dim(N) * dim(K) * dim(H) * dim(W));
+    let C = size_i64("C", sizes.C);
+    let H = size_i64("H", sizes.H);
+    let K = size_i64("K", sizes.K);
+    let N = size_i64("N", sizes.N);
+    let W = size_i64("W", sizes.W);
+    check_len(
+        "inputs.y (`y`)",
+        inputs.y.len(),
+        tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
+    );
+    check_len("inputs.w (`w`)", inputs.w.len(), tensor_len(&[9, dim(K), dim(C)]));
+    check_len(
+        "values.x (`x`)",
+        values.x.len(),
+        tensor_len(&[dim(N), dim(K), dim(H), dim(W)]),
+    );
     split_rows(
         &mut values.x[..],
         dim(N),
@@ -160,7 +168,7 @@ pub struct Grads<'a> {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.
+/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`.
 #[track_caller]
 pub fn backward(
     sizes: &Sizes,
@@ -195,20 +203,36 @@ pub fn backward_threads(
     grads: &mut Grads<'_>,
     threads: usize,
 ) {
-    let C = sizes.C as i64;
-    let H = sizes.H as i64;
-    let K = sizes.K as i64;
-    let N = sizes.N as i64;
-    let W = sizes.W as i64;
-    check_len("inputs.y (`y`)", inputs.y.len(), dim(N) * dim(C) * dim(H) * dim(W));
-    check_len("inputs.w (`w`)", inputs.w.len(), 9 * dim(K) * dim(C));
-    check_len("values.x (`x`)", values.x.len(), dim(N) * dim(K) * dim(H) * dim(W));
-    check_len("seeds.x (`x`)", seeds.x.len(), dim(N) * dim(K) * dim(H) * dim(W));
+    let C = size_i64("C", sizes.C);
+    let H = size_i64("H", sizes.H);
+    let K = size_i64("K", sizes.K);
+    let N = size_i64("N", sizes.N);
+    let W = size_i64("W", sizes.W);
+    check_len(
+        "inputs.y (`y`)",
+        inputs.y.len(),
+        tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
+    );
+    check_len("inputs.w (`w`)", inputs.w.len(), tensor_len(&[9, dim(K), dim(C)]));
+    check_len(
+        "values.x (`x`)",
+        values.x.len(),
+        tensor_len(&[dim(N), dim(K), dim(H), dim(W)]),
+    );
+    check_len(
+        "seeds.x (`x`)",
+        seeds.x.len(),
+        tensor_len(&[dim(N), dim(K), dim(H), dim(W)]),
+    );
     if let ::core::option::Option::Some(g) = grads.y.as_deref() {
-        check_len("grads.y (`y`)", g.len(), dim(N) * dim(C) * dim(H) * dim(W));
+        check_len(
+            "grads.y (`y`)",
+            g.len(),
+            tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
+        );
     }
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
-        check_len("grads.w (`w`)", g.len(), 9 * dim(K) * dim(C));
+        check_len("grads.w (`w`)", g.len(), tensor_len(&[9, dim(K), dim(C)]));
     }
     if let ::core::option::Option::Some(grad4) = grads.y.as_deref_mut() {
         split_rows(
@@ -289,6 +313,15 @@ fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
 }
 #[allow(dead_code)]
+/// A size as the `i64` the index arithmetic uses.
+#[track_caller]
+fn size_i64(name: &str, size: usize) -> i64 {
+    match i64::try_from(size) {
+        Ok(s) => s,
+        Err(_) => panic!("sharegrad: size `{name}` = {size} does not fit in i64"),
+    }
+}
+#[allow(dead_code)]
 /// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.
 fn split_rows<
     E: ::core::marker::Send,
@@ -318,4 +351,21 @@ fn split_rows<
             first += count;
         }
     });
+}
+#[allow(dead_code)]
+/// The number of elements of a tensor: the product of its extents.
+#[track_caller]
+fn tensor_len(extents: &[usize]) -> usize {
+    let mut n = 1usize;
+    for &e in extents {
+        match n.checked_mul(e) {
+            Some(p) => n = p,
+            None => {
+                panic!(
+                    "sharegrad: the sizes give a tensor more elements than usize holds (extents {extents:?})"
+                )
+            }
+        }
+    }
+    n
 }

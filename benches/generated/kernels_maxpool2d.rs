@@ -37,14 +37,14 @@ impl Values {
     #[allow(non_snake_case)]
     #[track_caller]
     pub fn new(sizes: &Sizes) -> Self {
-        let C = sizes.C as i64;
-        let H = sizes.H as i64;
-        let N = sizes.N as i64;
-        let W = sizes.W as i64;
+        let C = size_i64("C", sizes.C);
+        let H = size_i64("H", sizes.H);
+        let N = size_i64("N", sizes.N);
+        let W = size_i64("W", sizes.W);
         Values {
             y: ::std::vec![
-                0.0_f32; dim(N) * dim(C) * dim(floor_div(H - 2, 2) + 1) * dim(floor_div(W
-                - 2, 2) + 1)
+                0.0_f32; tensor_len(& [dim(N), dim(C), dim(floor_div(H - 2, 2) + 1),
+                dim(floor_div(W - 2, 2) + 1)])
             ],
         }
     }
@@ -58,7 +58,7 @@ impl Values {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
 #[track_caller]
 pub fn forward(sizes: &Sizes, inputs: &Inputs<'_>, values: &mut Values) {
     forward_threads(sizes, inputs, values, 1)
@@ -85,10 +85,10 @@ pub fn forward_threads(
     values: &mut Values,
     threads: usize,
 ) {
-    let C = sizes.C as i64;
-    let H = sizes.H as i64;
-    let N = sizes.N as i64;
-    let W = sizes.W as i64;
+    let C = size_i64("C", sizes.C);
+    let H = size_i64("H", sizes.H);
+    let N = size_i64("N", sizes.N);
+    let W = size_i64("W", sizes.W);
     check_extent(
         "`y` in index `i` (0 <= i <= floor((H - 2)/(2)))",
         floor_div(H - 2, 2) + 1,
@@ -97,11 +97,17 @@ pub fn forward_threads(
         "`y` in index `j` (0 <= j <= floor((W - 2)/(2)))",
         floor_div(W - 2, 2) + 1,
     );
-    check_len("inputs.x (`x`)", inputs.x.len(), dim(N) * dim(C) * dim(H) * dim(W));
+    check_len(
+        "inputs.x (`x`)",
+        inputs.x.len(),
+        tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
+    );
     check_len(
         "values.y (`y`)",
         values.y.len(),
-        dim(N) * dim(C) * dim(floor_div(H - 2, 2) + 1) * dim(floor_div(W - 2, 2) + 1),
+        tensor_len(
+            &[dim(N), dim(C), dim(floor_div(H - 2, 2) + 1), dim(floor_div(W - 2, 2) + 1)],
+        ),
     );
     {
         split_rows(
@@ -203,7 +209,7 @@ pub struct Grads<'a> {
 ///
 /// # Panics
 ///
-/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
+/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`. Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.
 #[track_caller]
 pub fn backward(
     sizes: &Sizes,
@@ -238,10 +244,10 @@ pub fn backward_threads(
     grads: &mut Grads<'_>,
     threads: usize,
 ) {
-    let C = sizes.C as i64;
-    let H = sizes.H as i64;
-    let N = sizes.N as i64;
-    let W = sizes.W as i64;
+    let C = size_i64("C", sizes.C);
+    let H = size_i64("H", sizes.H);
+    let N = size_i64("N", sizes.N);
+    let W = size_i64("W", sizes.W);
     check_extent(
         "`y` in index `i` (0 <= i <= floor((H - 2)/(2)))",
         floor_div(H - 2, 2) + 1,
@@ -250,19 +256,31 @@ pub fn backward_threads(
         "`y` in index `j` (0 <= j <= floor((W - 2)/(2)))",
         floor_div(W - 2, 2) + 1,
     );
-    check_len("inputs.x (`x`)", inputs.x.len(), dim(N) * dim(C) * dim(H) * dim(W));
+    check_len(
+        "inputs.x (`x`)",
+        inputs.x.len(),
+        tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
+    );
     check_len(
         "values.y (`y`)",
         values.y.len(),
-        dim(N) * dim(C) * dim(floor_div(H - 2, 2) + 1) * dim(floor_div(W - 2, 2) + 1),
+        tensor_len(
+            &[dim(N), dim(C), dim(floor_div(H - 2, 2) + 1), dim(floor_div(W - 2, 2) + 1)],
+        ),
     );
     check_len(
         "seeds.y (`y`)",
         seeds.y.len(),
-        dim(N) * dim(C) * dim(floor_div(H - 2, 2) + 1) * dim(floor_div(W - 2, 2) + 1),
+        tensor_len(
+            &[dim(N), dim(C), dim(floor_div(H - 2, 2) + 1), dim(floor_div(W - 2, 2) + 1)],
+        ),
     );
     if let ::core::option::Option::Some(g) = grads.x.as_deref() {
-        check_len("grads.x (`x`)", g.len(), dim(N) * dim(C) * dim(H) * dim(W));
+        check_len(
+            "grads.x (`x`)",
+            g.len(),
+            tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
+        );
     }
     if let ::core::option::Option::Some(grad16) = grads.x.as_deref_mut() {
         split_rows(
@@ -353,6 +371,15 @@ fn floor_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b)
 }
 #[allow(dead_code)]
+/// A size as the `i64` the index arithmetic uses.
+#[track_caller]
+fn size_i64(name: &str, size: usize) -> i64 {
+    match i64::try_from(size) {
+        Ok(s) => s,
+        Err(_) => panic!("sharegrad: size `{name}` = {size} does not fit in i64"),
+    }
+}
+#[allow(dead_code)]
 /// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.
 fn split_rows<
     E: ::core::marker::Send,
@@ -382,4 +409,21 @@ fn split_rows<
             first += count;
         }
     });
+}
+#[allow(dead_code)]
+/// The number of elements of a tensor: the product of its extents.
+#[track_caller]
+fn tensor_len(extents: &[usize]) -> usize {
+    let mut n = 1usize;
+    for &e in extents {
+        match n.checked_mul(e) {
+            Some(p) => n = p,
+            None => {
+                panic!(
+                    "sharegrad: the sizes give a tensor more elements than usize holds (extents {extents:?})"
+                )
+            }
+        }
+    }
+    n
 }

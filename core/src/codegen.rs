@@ -411,6 +411,8 @@ const RESERVED: &[&str] = &[
     "dim",
     "check_len",
     "check_extent",
+    "tensor_len",
+    "size_i64",
     "sigma",
     "softplus",
     "relu",
@@ -772,7 +774,14 @@ impl<'m> Gen<'m> {
         if k != 1 || fs.is_empty() {
             fs.insert(0, Code::atom(k.to_string()));
         }
-        product(&fs)
+        if fs.len() < 2 {
+            return product(&fs);
+        }
+        // A product of sizes that overflowed would wrap in release builds
+        // and could match a slice's length by accident.
+        self.helpers.insert("tensor_len");
+        let fs: Vec<String> = fs.into_iter().map(|f| f.text).collect();
+        Code::atom(format!("tensor_len(&[{}])", fs.join(", ")))
     }
 
     // -- value expressions -----------------------------------------------
@@ -1526,12 +1535,16 @@ impl<'m> Gen<'m> {
         )
     }
 
-    fn size_prologue(&self) -> String {
+    fn size_prologue(&mut self) -> String {
         let mut s = String::new();
         for (name, id) in &self.sizes {
             if self.sizes_used.contains(name) {
-                let _ = write!(s, "let {id} = sizes.{} as i64;", size_field(name));
+                let field = size_field(name);
+                let _ = write!(s, "let {id} = size_i64({field:?}, sizes.{field});");
             }
+        }
+        if !s.is_empty() {
+            self.helpers.insert("size_i64");
         }
         if s.is_empty() {
             // Every extent is a number: `sizes` is there for the API only.
@@ -1683,7 +1696,7 @@ impl<'m> Gen<'m> {
             let lines = self.in_threads(&levels, chunk.as_ref(), &whole, &part, lines);
             let _ = write!(body, "{{ {lines} }}");
         }
-        doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths.");
+        doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`.");
         doc.push_str(extent_doc);
         doc.push('\n');
         if !body.contains("split_rows(") && !body.contains("split_sum(") {
@@ -1796,7 +1809,7 @@ impl<'m> Gen<'m> {
                 );
             }
         }
-        doc.push_str("///\n/// # Panics\n///\n/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths.");
+        doc.push_str("///\n/// # Panics\n///\n/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`.");
         doc.push_str(extent_doc);
         doc.push('\n');
 
@@ -2512,6 +2525,8 @@ impl<'m> Gen<'m> {
                 "split_rows" => "/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows<E: ::core::marker::Send, F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync>(buf: &mut [E], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf); return; } let row_len = buf.len() / rows; let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let mut rest = buf; let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); rest = tail; if first + count < rows { s.spawn(move || f(first, count, part)); } else { f(first, count, part); } first += count; } }); }".into(),
                 "dim" => "/// The number of points of a range with `e = hi - lo + 1` (0 when empty).\n#[inline(always)]\nfn dim(e: i64) -> usize { if e > 0 { e as usize } else { 0 } }".into(),
                 "check_len" => "/// Panics unless a slice has the length its index ranges give it.\n#[track_caller]\nfn check_len(what: &str, actual: usize, expected: usize) { if actual != expected { panic!(\"sharegrad: {what} has length {actual}, expected {expected}\"); } }".into(),
+                "tensor_len" => "/// The number of elements of a tensor: the product of its extents.\n#[track_caller]\nfn tensor_len(extents: &[usize]) -> usize { let mut n = 1usize; for &e in extents { match n.checked_mul(e) { Some(p) => n = p, None => panic!(\"sharegrad: the sizes give a tensor more elements than usize holds (extents {extents:?})\") } } n }".into(),
+                "size_i64" => "/// A size as the `i64` the index arithmetic uses.\n#[track_caller]\nfn size_i64(name: &str, size: usize) -> i64 { match i64::try_from(size) { Ok(s) => s, Err(_) => panic!(\"sharegrad: size `{name}` = {size} does not fit in i64\") } }".into(),
                 "check_extent" => "/// Panics when the sizes give an index range fewer than zero points.\n#[track_caller]\nfn check_extent(what: &str, extent: i64) { if extent < 0 { panic!(\"sharegrad: the sizes give {what} a negative extent {extent}\"); } }".into(),
                 "sigma" => format!("/// The logistic function, in its numerically stable form.\n#[inline]\nfn sigma{g}(x: {ty}) -> {ty} {{ if x >= {zero} {{ {one} / ({one} + (-x).exp()) }} else {{ let e = x.exp(); e / ({one} + e) }} }}"),
                 "softplus" => format!("/// `log(1 + e^x)`, in its numerically stable form.\n#[inline]\nfn softplus{g}(x: {ty}) -> {ty} {{ (if x > {zero} {{ x }} else {{ {zero} }}) + (-x.abs()).exp().ln_1p() }}"),
