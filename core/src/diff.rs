@@ -714,7 +714,11 @@ fn substitute_scaled(p: &Poly, sol: &Solution) -> (Poly, Poly) {
 }
 
 /// `lo <= e <= hi` on target indices alone: dropped when the target's own
-/// range already implies it ("drop-implied-condition").
+/// range already implies it ("drop-implied-condition"). `e` is affine in the
+/// target indices with constant coefficients (`p - 1` for a tap shifted by
+/// one, `2k + 1`); its least and greatest values over the target's ranges
+/// are compared with the limits, and the condition goes when both
+/// differences are non-negative numbers.
 fn implied_or_cond(
     e: &Poly,
     lo: &Poly,
@@ -722,21 +726,38 @@ fn implied_or_cond(
     target: &Tensor,
     targets: &[String],
 ) -> Option<Cond> {
-    for (d, k) in targets.iter().enumerate() {
-        if *e == Poly::var(k) {
-            let r = &target.dims[d];
-            let below = r.lo.sub(lo).as_const().is_some_and(|x| x >= 0);
-            let above = hi.sub(&r.hi).as_const().is_some_and(|x| x >= 0);
-            if below && above {
-                return None;
-            }
-        }
-    }
-    Some(Cond::Within {
+    let cond = Cond::Within {
         e: e.clone(),
         lo: lo.clone(),
         hi: hi.clone(),
-    })
+    };
+    let (mut least, mut most) = (e.clone(), e.clone());
+    for (k, r) in targets.iter().zip(&target.dims) {
+        if !e.mentions(k) {
+            continue;
+        }
+        let Some(c) = e.linear_in(k).and_then(|(c, _)| c.as_const()) else {
+            return Some(cond);
+        };
+        let (at_least, at_most) = if c > 0 {
+            (&r.lo, &r.hi)
+        } else {
+            (&r.hi, &r.lo)
+        };
+        least = least.substitute(k, at_least);
+        most = most.substitute(k, at_most);
+    }
+    let nonneg = |p: Poly| p.as_const().is_some_and(|x| x >= 0);
+    if targets
+        .iter()
+        .any(|k| least.mentions(k) || most.mentions(k))
+    {
+        return Some(cond);
+    }
+    if nonneg(least.sub(lo)) && nonneg(hi.sub(&most)) {
+        return None;
+    }
+    Some(cond)
 }
 
 /// Writes a condition the way a reader expects: `j = 0` rather than

@@ -820,6 +820,12 @@ fn check_data(p: &Program, data: &Data, layouts: &[Layout]) -> Res<()> {
         let tensor = &p.tensors[t];
         let l = &layouts[t];
         match data.seeds.get(&tensor.key) {
+            None if !tensor.dims.is_empty() && l.len == 0 => {
+                return Err(EvalError::new(format!(
+                    "the sizes leave output `{}` with no elements ({}): check the sizes, or give it the empty seed [] under \"seed\"",
+                    tensor.key, l.describe
+                )))
+            }
             None if !tensor.dims.is_empty() => {
                 return Err(EvalError::new(format!(
                     "the seed of output `{}` is missing: add {} under \"seed\" ({})",
@@ -3233,6 +3239,21 @@ mod tests {
         let mut d = good();
         d.seeds.insert("w".into(), vec![0.0; 3]);
         assert!(err(&p, &g, &d).starts_with("seed for `w`, which is not an output"));
+        // Sizes that leave the output empty: said so, not "add 0 values".
+        let mut d = good();
+        d.sizes.insert("n".into(), 2);
+        d.tensors.insert("y".into(), vec![0.0; 2]);
+        d.seeds.clear();
+        assert!(
+            err(&p, &g, &d).starts_with("the sizes leave output `x` with no elements"),
+            "{}",
+            err(&p, &g, &d)
+        );
+        d.seeds.insert("x".into(), Vec::new());
+        assert!(
+            evaluate(&p, &g, &d).is_ok(),
+            "an empty output with its empty seed"
+        );
         let mut d = good();
         d.sizes.insert("n".into(), 1);
         d.tensors.insert("y".into(), vec![0.0]);

@@ -153,6 +153,40 @@ fn markdown_uses_aligned_inside_dollars() {
     assert!(!md.contains("tabular"));
 }
 
+/// A condition on the element that the element's own range implies (taps
+/// from -1 to 1 reading `w_{a+1}`, all of `w`) is dropped, and the
+/// derivation says so; when `w` is longer than the taps reach, it stays.
+#[test]
+fn conditions_the_element_range_implies_are_dropped() {
+    let derive = |w_len: usize| {
+        let src = format!(
+            "input y_i, 0 \\le i < n\nparam w_a, 0 \\le a < {w_len}\n\
+             x_i = \\sum_{{a=-1}}^{{1}} w_{{a+1}} y_{{i+a}}, 0 \\le i < n\noutput x\n"
+        );
+        let model = sharegrad_core::compile(&src).expect("compiles");
+        latex::derivation(&model)
+    };
+    let step = "The range $-1 \\le a \\le 1$ of the eliminated $a$ becomes $-1 \\le j-1 \\le 1$";
+    let tight = derive(3);
+    assert!(
+        tight.contains(&format!("{step}, which every element satisfies.")),
+        "{tight}"
+    );
+    assert!(
+        !tight.contains("\\left[-1 \\le j-1 \\le 1\\right]"),
+        "{tight}"
+    );
+    let loose = derive(5);
+    assert!(
+        loose.contains(&format!("{step}, a condition on the element.")),
+        "{loose}"
+    );
+    assert!(
+        loose.contains("\\left[-1 \\le j-1 \\le 1\\right]"),
+        "{loose}"
+    );
+}
+
 #[test]
 fn a_long_sum_renders_in_linear_time() {
     // One sum of 100 000 reads: each read's contribution used to search
