@@ -143,6 +143,12 @@ def main():
         ok = None if gt is None or pt1s is None else pt1s / gt >= 10
         print(f"- {w} fwd+bwd >= 10x PyTorch 1 thread: {status(ok)} (generated {fmt_ms(gt)} ms, PyTorch {fmt_ms(pt1s)} ms, "
               f"speed {ratio(pt1s, gt)}x)")
+        if w == "maxpool":
+            r, a = crit(base, "maxpool_floor", "read_input"), crit(base, "maxpool_floor", "add_into_gradient")
+            if r is not None and a is not None:
+                need = "—" if pt1s is None else fmt_ms(pt1s / 10)
+                print(f"  memory floor for max-pool fwd+bwd with this API (read the input once, then add into the "
+                      f"gradient): {fmt_ms(r)} + {fmt_ms(a)} = {fmt_ms(r + a)} ms; 10x PyTorch needs {need} ms")
     for part in ("fwd", "bwd"):
         for v, how in (("generated", "self-contained"), ("generated_gemm", "--gemm")):
             t1, t2 = times[("conv2d", part, v)], times[("conv2d", part, f"{v}_2threads")]

@@ -786,6 +786,37 @@ fn bench_maxpool(cr: &mut Criterion) {
         })
     });
     grp.finish();
+
+    // The memory traffic no implementation of this API can avoid, timed on
+    // the same buffers: the forward reads the whole input once; the
+    // backward reads it again and adds into the caller's gradient (read
+    // and write it). Their sum is a floor under forward + backward (the
+    // seed, the output and the arg-max searches come on top).
+    let mut grp = cr.benchmark_group("maxpool_floor");
+    group_settings(&mut grp, flops);
+    grp.bench_function("read_input", |b| b.iter(|| black_box(sum_lanes(&x))));
+    grp.bench_function("add_into_gradient", |b| {
+        b.iter(|| {
+            for (d, v) in dx_hand.iter_mut().zip(&x) {
+                *d += *v;
+            }
+            black_box(&dx_hand);
+        })
+    });
+    grp.finish();
+}
+
+/// The sum of a buffer in sixteen lanes (vectorised: one pass at the
+/// memory's speed).
+fn sum_lanes(x: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 16];
+    let mut chunks = x.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += *v;
+        }
+    }
+    acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
 fn bench_depthwise(cr: &mut Criterion) {
