@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sharegrad's documents and tests need on a fresh Debian
-# machine: pdflatex (texlive-latex-base + texlive-latex-recommended),
-# pdftoppm (poppler-utils) and KaTeX (npm). Idempotent; quick when done.
+# machine: pdflatex (texlive-latex-base + texlive-latex-recommended) and
+# KaTeX (npm). Idempotent; quick when done.
 #   bash scripts/setup.sh            everything (scripts/test.sh)
 #   bash scripts/setup.sh --derive   only pdflatex (scripts/derive.sh)
 set -euo pipefail
@@ -14,7 +14,6 @@ case "${1-}" in
 esac
 need_apt=()
 command -v pdflatex >/dev/null 2>&1 || need_apt+=(texlive-latex-base texlive-latex-recommended)
-[ "$all" -eq 0 ] || command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]} (a few minutes on a fresh machine)" >&2
   SUDO=""
