@@ -256,6 +256,37 @@ fn driver(k: usize, c: &Case, real: RealType, gemm: bool, out: &mut String) {
             p.tensors[*t].key
         );
     }
+    // On threads, again with only the last gradient asked for (the others
+    // `None`): its line replaces the one above, so it must match too.
+    if threads > 1 && grads.len() >= 2 {
+        let (last, _) = grads[grads.len() - 1];
+        let len = r.grads[&p.tensors[last].key].len();
+        let _ = writeln!(
+            f,
+            "let mut h{last}: ::std::vec::Vec<f64> = ::std::vec![0.0; {len}];"
+        );
+        let fields: Vec<String> = grads
+            .iter()
+            .map(|(t, _)| {
+                let id = codegen::rust_ident(&p.tensors[*t].key);
+                if *t == last {
+                    format!("{id}: Some(&mut h{t})")
+                } else {
+                    format!("{id}: None")
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            f,
+            "m{k}::backward_threads(&sizes, &inputs, &values, &seeds, &mut m{k}::Grads {{ {} }}, {threads});",
+            fields.join(", ")
+        );
+        let _ = writeln!(
+            f,
+            "println!(\"{k} grad {} {{:?}}\", h{last});",
+            p.tensors[last].key
+        );
+    }
     f.push_str("}\n");
     out.push_str(&f);
 }

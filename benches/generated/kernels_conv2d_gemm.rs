@@ -180,7 +180,7 @@ pub fn backward(
     backward_threads(sizes, inputs, values, seeds, grads, 1)
 }
 #[allow(dead_code)]
-/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.
 ///
 /// # Panics
 ///
@@ -234,66 +234,109 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), tensor_len(&[9, dim(K), dim(C)]));
     }
-    if let ::core::option::Option::Some(grad4) = grads.y.as_deref_mut() {
-        split_rows(
-            &mut grad4[..],
-            dim(N),
-            threads,
-            |first5: usize, count6: usize, grad4: &mut [f32]| {
-                let first5 = first5 as i64;
-                let count6 = count6 as i64;
-                ::sharegrad_runtime::conv3x3(
-                    dim(count6),
-                    dim(C),
-                    dim(K),
-                    [1, 1],
-                    1.0_f32,
-                    seeds.x,
-                    ::sharegrad_runtime::Images {
-                        offset: (first5 * K * H * W) as usize,
-                        strides: [(H * K * W) as usize, (H * W) as usize, W as usize],
-                        rows: dim(H),
-                        cols: dim(W),
-                    },
-                    inputs.w,
-                    (8, [9, (9 * C) as isize, -3, -1]),
-                    &mut grad4[..],
-                    ::sharegrad_runtime::Images {
-                        offset: 0,
-                        strides: [(C * H * W) as usize, (H * W) as usize, W as usize],
-                        rows: dim(H),
-                        cols: dim(W),
-                    },
-                );
-            },
-        );
-    }
-    if let ::core::option::Option::Some(grad7) = grads.w.as_deref_mut() {
-        ::sharegrad_runtime::conv3x3_filter(
-            dim(N),
-            dim(K),
-            dim(C),
-            [1, 1],
-            1.0_f32,
-            seeds.x,
-            ::sharegrad_runtime::Images {
-                offset: 0,
-                strides: [(H * K * W) as usize, (H * W) as usize, W as usize],
-                rows: dim(H),
-                cols: dim(W),
-            },
-            inputs.y,
-            ::sharegrad_runtime::Images {
-                offset: 0,
-                strides: [(C * H * W) as usize, (H * W) as usize, W as usize],
-                rows: dim(H),
-                cols: dim(W),
-            },
-            &mut grad7[..],
-            (0, [(9 * C) as isize, 9, 3, 1]),
-            threads,
-        );
-    }
+    let task10 = grads.y.as_deref_mut();
+    let task12 = grads.w.as_deref_mut();
+    run_tasks(
+        threads,
+        ::std::vec::Vec::from([
+            (
+                task10.is_some(),
+                9.0 * dim(N) as f64 * dim(K) as f64 * dim(H) as f64 * dim(W) as f64
+                    * dim(C) as f64,
+                ::std::boxed::Box::new(|threads: usize| {
+                    if let ::core::option::Option::Some(whole11) = task10 {
+                        {
+                            let grad4 = &mut *whole11;
+                            split_rows(
+                                &mut grad4[..],
+                                dim(N),
+                                threads,
+                                |first5: usize, count6: usize, grad4: &mut [f32]| {
+                                    let first5 = first5 as i64;
+                                    let count6 = count6 as i64;
+                                    ::sharegrad_runtime::conv3x3(
+                                        dim(count6),
+                                        dim(C),
+                                        dim(K),
+                                        [1, 1],
+                                        1.0_f32,
+                                        seeds.x,
+                                        ::sharegrad_runtime::Images {
+                                            offset: (first5 * K * H * W) as usize,
+                                            strides: [
+                                                (H * K * W) as usize,
+                                                (H * W) as usize,
+                                                W as usize,
+                                            ],
+                                            rows: dim(H),
+                                            cols: dim(W),
+                                        },
+                                        inputs.w,
+                                        (8, [9, (9 * C) as isize, -3, -1]),
+                                        &mut grad4[..],
+                                        ::sharegrad_runtime::Images {
+                                            offset: 0,
+                                            strides: [
+                                                (C * H * W) as usize,
+                                                (H * W) as usize,
+                                                W as usize,
+                                            ],
+                                            rows: dim(H),
+                                            cols: dim(W),
+                                        },
+                                    );
+                                },
+                            );
+                        }
+                    }
+                }) as GradTask<'_>,
+            ),
+            (
+                task12.is_some(),
+                9.0 * dim(N) as f64 * dim(K) as f64 * dim(H) as f64 * dim(W) as f64
+                    * dim(C) as f64,
+                ::std::boxed::Box::new(|threads: usize| {
+                    if let ::core::option::Option::Some(whole13) = task12 {
+                        {
+                            let grad7 = &mut *whole13;
+                            ::sharegrad_runtime::conv3x3_filter(
+                                dim(N),
+                                dim(K),
+                                dim(C),
+                                [1, 1],
+                                1.0_f32,
+                                seeds.x,
+                                ::sharegrad_runtime::Images {
+                                    offset: 0,
+                                    strides: [
+                                        (H * K * W) as usize,
+                                        (H * W) as usize,
+                                        W as usize,
+                                    ],
+                                    rows: dim(H),
+                                    cols: dim(W),
+                                },
+                                inputs.y,
+                                ::sharegrad_runtime::Images {
+                                    offset: 0,
+                                    strides: [
+                                        (C * H * W) as usize,
+                                        (H * W) as usize,
+                                        W as usize,
+                                    ],
+                                    rows: dim(H),
+                                    cols: dim(W),
+                                },
+                                &mut grad7[..],
+                                (0, [(9 * C) as isize, 9, 3, 1]),
+                                threads,
+                            );
+                        }
+                    }
+                }) as GradTask<'_>,
+            ),
+        ]),
+    );
 }
 #[allow(dead_code)]
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
@@ -311,6 +354,69 @@ fn check_len(what: &str, actual: usize, expected: usize) {
 #[inline(always)]
 fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
+}
+#[allow(dead_code)]
+/// A leaf gradient's code, given its share of the threads.
+type GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;
+#[allow(dead_code)]
+/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with `threads / workers` threads of its own, when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.
+fn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) {
+    let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks
+        .into_iter()
+        .filter(|t| t.0)
+        .map(|t| (t.1, t.2))
+        .collect();
+    let workers = threads.min(tasks.len());
+    if workers >= 2 {
+        tasks.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let total: f64 = tasks.iter().map(|t| t.0).sum();
+        let mut load = ::std::vec![0.0f64; workers];
+        let mut lane_of = ::std::vec::Vec::with_capacity(tasks.len());
+        for t in &tasks {
+            let mut w = 0;
+            for k in 1..workers {
+                if load[k] < load[w] {
+                    w = k;
+                }
+            }
+            load[w] += t.0;
+            lane_of.push(w);
+        }
+        let most = load.iter().fold(0.0f64, |m, &l| m.max(l));
+        if most * workers as f64 <= 1.2 * total {
+            let inner = (threads / workers).max(1);
+            let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers)
+                .map(|_| ::std::vec::Vec::new())
+                .collect();
+            for ((_, run), w) in tasks.into_iter().zip(lane_of) {
+                lanes[w].push(run);
+            }
+            ::std::thread::scope(|s| {
+                let mut lanes = lanes.into_iter();
+                let mine = lanes.next().unwrap_or_default();
+                let handles: ::std::vec::Vec<_> = lanes
+                    .map(|lane| {
+                        s
+                            .spawn(move || {
+                                for run in lane {
+                                    run(inner);
+                                }
+                            })
+                    })
+                    .collect();
+                for run in mine {
+                    run(inner);
+                }
+                for h in handles {
+                    h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e));
+                }
+            });
+            return;
+        }
+    }
+    for (_, run) in tasks {
+        run(threads);
+    }
 }
 #[allow(dead_code)]
 /// A size as the `i64` the index arithmetic uses.

@@ -401,6 +401,8 @@ const RESERVED: &[&str] = &[
     "threads",
     "split_rows",
     "split_sum",
+    "run_tasks",
+    "GradTask",
     "DERIVATION",
     "sizes",
     "inputs",
@@ -1814,6 +1816,8 @@ impl<'m> Gen<'m> {
         doc.push('\n');
 
         let mut allocated = BTreeSet::new();
+        // Leaf gradients' code: (tensor, slice name, comment, code).
+        let mut grad_blocks: Vec<(usize, String, String, String)> = Vec::new();
         // A target's arg-max terms may run apart from its other terms.
         let parts: Vec<Adjoint> = gr
             .adjoints
@@ -1863,128 +1867,139 @@ impl<'m> Gen<'m> {
             if a.terms.is_empty() && !a.seeded {
                 continue;
             }
-            let _ = write!(body, "\n// {header} = ...\n");
-            // One iteration per target point.
-            let acc = "acc";
-            let start = if a.seeded {
-                format!("seeds.{id}[o]")
-            } else {
-                self.zero().text
-            };
-            let scalar = a.vars.is_empty();
-            let start = if scalar {
-                start.replace("[o]", "[0]")
-            } else {
-                start
-            };
-            let levels: Vec<Level> = a
-                .vars
-                .iter()
-                .zip(&tensor.dims)
-                .map(|(v, r)| (v.clone(), r.clone(), Vec::new()))
-                .collect();
-            if !scalar {
-                let terms: Vec<RowTerm<'_>> = a
-                    .terms
-                    .iter()
-                    .map(|c| RowTerm {
-                        sums: c.gather.sums.clone(),
-                        conds: c.gather.conds.clone(),
-                        body: &c.gather.body,
-                    })
-                    .collect();
-                let init = if a.seeded {
-                    RowInit::Seed(format!("seeds.{id}"))
+            let comment = format!("\n// {header} = ...\n");
+            let inner: String = 'inner: {
+                // One iteration per target point.
+                let acc = "acc";
+                let start = if a.seeded {
+                    format!("seeds.{id}[o]")
                 } else {
-                    RowInit::Keep
+                    self.zero().text
                 };
-                // Targets with two or more indices are split across threads
-                // by their first index (each thread writes its own rows).
-                let chunk = (levels.len() >= 2).then(|| self.new_chunk());
-                if let Some(code) = self.winner_nest(a, &levels, &target, init.clone()) {
-                    let _ = write!(body, "{open} {{ {} }}", code?);
-                    continue;
+                let scalar = a.vars.is_empty();
+                let start = if scalar {
+                    start.replace("[o]", "[0]")
+                } else {
+                    start
+                };
+                let levels: Vec<Level> = a
+                    .vars
+                    .iter()
+                    .zip(&tensor.dims)
+                    .map(|(v, r)| (v.clone(), r.clone(), Vec::new()))
+                    .collect();
+                if !scalar {
+                    let terms: Vec<RowTerm<'_>> = a
+                        .terms
+                        .iter()
+                        .map(|c| RowTerm {
+                            sums: c.gather.sums.clone(),
+                            conds: c.gather.conds.clone(),
+                            body: &c.gather.body,
+                        })
+                        .collect();
+                    let init = if a.seeded {
+                        RowInit::Seed(format!("seeds.{id}"))
+                    } else {
+                        RowInit::Keep
+                    };
+                    // Targets with two or more indices are split across threads
+                    // by their first index (each thread writes its own rows).
+                    let chunk = (levels.len() >= 2).then(|| self.new_chunk());
+                    if let Some(code) = self.winner_nest(a, &levels, &target, init.clone()) {
+                        break 'inner code?;
+                    }
+                    let gemm = self.gemm_nest(
+                        t,
+                        &levels,
+                        &terms,
+                        &target,
+                        &target,
+                        init.clone(),
+                        chunk.as_ref(),
+                    );
+                    if let Some(lines) = gemm {
+                        break 'inner lines?;
+                    }
+                    if let Some(lines) =
+                        self.row_nest(t, &levels, &terms, &target, init, chunk.as_ref())
+                    {
+                        let lines = lines?.join(" ");
+                        break 'inner self.in_threads(
+                            &levels,
+                            chunk.as_ref(),
+                            &target,
+                            &target,
+                            lines,
+                        );
+                    }
                 }
-                let gemm = self.gemm_nest(
-                    t,
-                    &levels,
-                    &terms,
-                    &target,
-                    &target,
-                    init.clone(),
-                    chunk.as_ref(),
-                );
-                if let Some(lines) = gemm {
-                    let _ = write!(body, "{open} {{ {} }}", lines?);
-                    continue;
-                }
-                if let Some(lines) =
-                    self.row_nest(t, &levels, &terms, &target, init, chunk.as_ref())
-                {
-                    let lines = lines?.join(" ");
-                    let lines = self.in_threads(&levels, chunk.as_ref(), &target, &target, lines);
-                    let _ = write!(body, "{open} {{ {lines} }}");
-                    continue;
-                }
-            }
-            // Split the target loop unless a contribution has a long sum
-            // of its own (then the split happens there).
-            let inner_long = a
-                .terms
-                .iter()
-                .any(|c| c.gather.sums.iter().any(|s| is_long(&s.range)));
-            let split = if inner_long {
-                None
-            } else {
-                let items: Vec<(Vec<(String, Range)>, &Expr)> = a
+                // Split the target loop unless a contribution has a long sum
+                // of its own (then the split happens there).
+                let inner_long = a
                     .terms
                     .iter()
-                    .map(|c| {
-                        (
-                            c.gather
-                                .sums
-                                .iter()
-                                .map(|s| (s.var.clone(), s.range.clone()))
-                                .collect(),
-                            &c.gather.body,
-                        )
-                    })
-                    .collect();
-                self.plan_split(&levels, &items)
-            };
-            let slot = if scalar { "0" } else { "o" };
-            let mut gen = |g: &mut Gen<'m>| -> Res<Vec<String>> {
-                let mut out = Vec::new();
-                if a.terms.is_empty() {
-                    out.push(format!("let {acc} = {start};"));
+                    .any(|c| c.gather.sums.iter().any(|s| is_long(&s.range)));
+                let split = if inner_long {
+                    None
                 } else {
-                    out.push(format!("let mut {acc} = {start};"));
+                    let items: Vec<(Vec<(String, Range)>, &Expr)> = a
+                        .terms
+                        .iter()
+                        .map(|c| {
+                            (
+                                c.gather
+                                    .sums
+                                    .iter()
+                                    .map(|s| (s.var.clone(), s.range.clone()))
+                                    .collect(),
+                                &c.gather.body,
+                            )
+                        })
+                        .collect();
+                    self.plan_split(&levels, &items)
+                };
+                let slot = if scalar { "0" } else { "o" };
+                let mut gen = |g: &mut Gen<'m>| -> Res<Vec<String>> {
+                    let mut out = Vec::new();
+                    if a.terms.is_empty() {
+                        out.push(format!("let {acc} = {start};"));
+                    } else {
+                        out.push(format!("let mut {acc} = {start};"));
+                    }
+                    for c in &a.terms {
+                        out.extend(g.contribution(c, acc)?);
+                    }
+                    out.push(format!("{target}[{slot}] += {acc};"));
+                    if !scalar {
+                        out.push("o += 1;".into());
+                    }
+                    Ok(out)
+                };
+                // Split across threads as above, unless the first index is the
+                // one split into border and interior, or the seed is read at
+                // the running offset `o`.
+                let chunk =
+                    (levels.len() >= 2 && !a.seeded && split.as_ref().is_none_or(|s| s.level != 0))
+                        .then(|| self.new_chunk());
+                let lines = self.nest_in_chunk(&levels, split.as_ref(), chunk.as_ref(), &mut gen);
+                let lines = lines?;
+                if scalar {
+                    lines.join(" ")
+                } else {
+                    let lines = format!("let mut o = 0usize; {}", lines.join(" "));
+                    self.in_threads(&levels, chunk.as_ref(), &target, &target, lines)
                 }
-                for c in &a.terms {
-                    out.extend(g.contribution(c, acc)?);
-                }
-                out.push(format!("{target}[{slot}] += {acc};"));
-                if !scalar {
-                    out.push("o += 1;".into());
-                }
-                Ok(out)
             };
-            // Split across threads as above, unless the first index is the
-            // one split into border and interior, or the seed is read at
-            // the running offset `o`.
-            let chunk =
-                (levels.len() >= 2 && !a.seeded && split.as_ref().is_none_or(|s| s.level != 0))
-                    .then(|| self.new_chunk());
-            let lines = self.nest_in_chunk(&levels, split.as_ref(), chunk.as_ref(), &mut gen);
-            let lines = lines?;
-            if scalar {
-                let _ = write!(body, "{open} {{ {} }}", lines.join(" "));
-            } else {
-                let lines = format!("let mut o = 0usize; {}", lines.join(" "));
-                let lines = self.in_threads(&levels, chunk.as_ref(), &target, &target, lines);
-                let _ = write!(body, "{open} {{ {lines} }}");
+            match self.adj[t] {
+                // Leaf gradients come last, side by side when they balance.
+                AdjBuf::Grad => grad_blocks.push((t, target, comment, inner)),
+                _ => {
+                    let _ = write!(body, "{comment}{open} {{ {inner} }}");
+                }
             }
         }
+        body.push_str(&self.grad_tasks(&grad_blocks));
 
         if !body.contains("split_rows(") && !body.contains("split_sum(") {
             // Nothing here has rows to split.
@@ -2000,8 +2015,95 @@ impl<'m> Gen<'m> {
         );
         Ok(format!(
             "{doc}#[track_caller]\npub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ backward_threads(sizes, inputs, values, seeds, grads, 1) }}\n\
-             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\n#[track_caller]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
+             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\n#[track_caller]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
+    }
+
+    /// The leaf gradients' code, after every adjoint they read. With two or
+    /// more gradients, each becomes a task of `run_tasks` with its cost
+    /// (the number of points of the statements its terms come from), so
+    /// that independent gradients can run side by side instead of each
+    /// splitting its rows: a convolution's input and weight gradients on
+    /// two threads, one each. A gradient's blocks stay in one task, in
+    /// order.
+    fn grad_tasks(&mut self, blocks: &[(usize, String, String, String)]) -> String {
+        let mut order: Vec<usize> = Vec::new();
+        for (t, ..) in blocks {
+            if !order.contains(t) {
+                order.push(*t);
+            }
+        }
+        if order.len() < 2 {
+            return blocks
+                .iter()
+                .map(|(t, g, comment, code)| {
+                    format!(
+                        "{comment}if let ::core::option::Option::Some({g}) = grads.{}.as_deref_mut() {{ {code} }}",
+                        self.ident[*t]
+                    )
+                })
+                .collect();
+        }
+        self.helpers.insert("run_tasks");
+        let mut lets = String::new();
+        let mut tasks = Vec::new();
+        for &t in &order {
+            let id = self.ident[t].clone();
+            let opt = self.fresh("task");
+            let whole = self.fresh("whole");
+            let _ = write!(lets, "let {opt} = grads.{id}.as_deref_mut();");
+            let mut inner = String::new();
+            for (_, g, comment, code) in blocks.iter().filter(|b| b.0 == t) {
+                let _ = write!(inner, "{comment}{{ let {g} = &mut *{whole}; {code} }}");
+            }
+            if !inner.contains("threads") {
+                inner.insert_str(0, "let _ = threads;");
+            }
+            let cost = self.cost_code(t);
+            tasks.push(format!(
+                "({opt}.is_some(), {cost}, ::std::boxed::Box::new(|threads: usize| {{ if let ::core::option::Option::Some({whole}) = {opt} {{ {inner} }} }}) as GradTask<'_>)"
+            ));
+        }
+        format!(
+            "\n// The leaf gradients, independent of one another: side by side when their costs balance.\n{lets} run_tasks(threads, ::std::vec::Vec::from([{}]));",
+            tasks.join(", ")
+        )
+    }
+
+    /// An estimate of the work of a leaf's gradient, as an `f64`
+    /// expression: for each term, the number of points of the statement
+    /// (and reductions) it comes from; ranges that depend on other indices
+    /// count as one point.
+    fn cost_code(&mut self, t: usize) -> String {
+        let m = self.m;
+        let mut terms = Vec::new();
+        for a in m.gradient.adjoints.iter().filter(|a| a.tensor == t) {
+            for c in &a.terms {
+                let (mut k, mut fs) = (1.0f64, Vec::new());
+                for sv in &c.scatter.sums {
+                    let r = &sv.range;
+                    if !r.lo.vars().is_empty() || !r.hi.vars().is_empty() {
+                        continue;
+                    }
+                    match r.hi.sub(&r.lo).add_int(1).as_const() {
+                        Some(e) => k *= e.max(0) as f64,
+                        None => {
+                            let e = self.extent_usize(&r.lo, &r.hi);
+                            fs.push(format!("{} as f64", e.text));
+                        }
+                    }
+                }
+                if k != 1.0 || fs.is_empty() {
+                    fs.insert(0, format!("{k:?}"));
+                }
+                terms.push(fs.join(" * "));
+            }
+        }
+        if terms.is_empty() {
+            "0.0".into()
+        } else {
+            terms.join(" + ")
+        }
     }
 
     /// Fresh names for a thread's run of rows.
@@ -2523,6 +2625,7 @@ impl<'m> Gen<'m> {
                 ),
                 "split_sum" => "/// Runs `f(first, count)` for contiguous runs of `0..n`, one run per thread on up to `threads` scoped threads, and returns the results in order. With one run, on the calling thread.\nfn split_sum<R: ::core::marker::Send, F: Fn(usize, usize) -> R + ::core::marker::Sync>(n: usize, threads: usize, f: F) -> ::std::vec::Vec<R> { let parts = threads.clamp(1, n.max(1)); let per = n.div_ceil(parts).max(1); if parts == 1 { return ::std::vec![f(0, n)]; } let f = &f; ::std::thread::scope(|s| { let handles: ::std::vec::Vec<_> = (per..n).step_by(per).map(|first| { let count = per.min(n - first); s.spawn(move || f(first, count)) }).collect(); let mut out = ::std::vec![f(0, per.min(n))]; for h in handles { out.push(h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e))); } out }) }".into(),
                 "split_rows" => "/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows<E: ::core::marker::Send, F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync>(buf: &mut [E], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf); return; } let row_len = buf.len() / rows; let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let mut rest = buf; let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); rest = tail; if first + count < rows { s.spawn(move || f(first, count, part)); } else { f(first, count, part); } first += count; } }); }".into(),
+                "run_tasks" => "/// A leaf gradient's code, given its share of the threads.\ntype GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;\n/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with `threads / workers` threads of its own, when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.\nfn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) { let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks.into_iter().filter(|t| t.0).map(|t| (t.1, t.2)).collect(); let workers = threads.min(tasks.len()); if workers >= 2 { tasks.sort_by(|a, b| b.0.total_cmp(&a.0)); let total: f64 = tasks.iter().map(|t| t.0).sum(); let mut load = ::std::vec![0.0f64; workers]; let mut lane_of = ::std::vec::Vec::with_capacity(tasks.len()); for t in &tasks { let mut w = 0; for k in 1..workers { if load[k] < load[w] { w = k; } } load[w] += t.0; lane_of.push(w); } let most = load.iter().fold(0.0f64, |m, &l| m.max(l)); if most * workers as f64 <= 1.2 * total { let inner = (threads / workers).max(1); let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers).map(|_| ::std::vec::Vec::new()).collect(); for ((_, run), w) in tasks.into_iter().zip(lane_of) { lanes[w].push(run); } ::std::thread::scope(|s| { let mut lanes = lanes.into_iter(); let mine = lanes.next().unwrap_or_default(); let handles: ::std::vec::Vec<_> = lanes.map(|lane| s.spawn(move || { for run in lane { run(inner); } })).collect(); for run in mine { run(inner); } for h in handles { h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e)); } }); return; } } for (_, run) in tasks { run(threads); } }".into(),
                 "dim" => "/// The number of points of a range with `e = hi - lo + 1` (0 when empty).\n#[inline(always)]\nfn dim(e: i64) -> usize { if e > 0 { e as usize } else { 0 } }".into(),
                 "check_len" => "/// Panics unless a slice has the length its index ranges give it.\n#[track_caller]\nfn check_len(what: &str, actual: usize, expected: usize) { if actual != expected { panic!(\"sharegrad: {what} has length {actual}, expected {expected}\"); } }".into(),
                 "tensor_len" => "/// The number of elements of a tensor: the product of its extents.\n#[track_caller]\nfn tensor_len(extents: &[usize]) -> usize { let mut n = 1usize; for &e in extents { match n.checked_mul(e) { Some(p) => n = p, None => panic!(\"sharegrad: the sizes give a tensor more elements than usize holds (extents {extents:?})\") } } n }".into(),
