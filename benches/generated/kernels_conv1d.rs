@@ -138,7 +138,7 @@ pub fn backward(
     backward_threads(sizes, inputs, values, seeds, grads, 1)
 }
 #[allow(dead_code)]
-/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
 ///
 /// # Panics
 ///
@@ -174,83 +174,56 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 7);
     }
-    let task28 = grads.y.as_deref_mut();
-    let task30 = grads.w.as_deref_mut();
-    run_tasks(
-        threads,
-        ::std::vec::Vec::from([
-            (
-                task28.is_some(),
-                7.0 * dim(n - 6) as f64,
-                ::std::boxed::Box::new(|threads: usize| {
-                    if let ::core::option::Option::Some(whole29) = task28 {
-                        let _ = threads;
-                        {
-                            let grad8 = &mut *whole29;
-                            let len10 = dim(n);
-                            let row9 = &mut grad8[..len10];
-                            if len10 > 0 {
-                                for a in (-n + 7).max(0)..(n - 1).min(6) + 1 {
-                                    let lo12 = a.max(0);
-                                    let hi13 = (n + a - 7).min(n - 1);
-                                    if lo12 <= hi13 {
-                                        let j = lo12;
-                                        let n14 = (hi13 - lo12 + 1) as usize;
-                                        let seg15 = &mut row9[j as usize..][..n14];
-                                        let x_row16 = &seeds.x[(j - a) as usize..][..n14];
-                                        let w17 = inputs.w[a as usize];
-                                        for t11 in 0..n14 {
-                                            seg15[t11] += x_row16[t11] * w17;
-                                        }
-                                    }
-                                }
-                            }
-                        }
+    if let ::core::option::Option::Some(grad8) = grads.y.as_deref_mut() {
+        let len10 = dim(n);
+        let row9 = &mut grad8[..len10];
+        if len10 > 0 {
+            for a in (-n + 7).max(0)..(n - 1).min(6) + 1 {
+                let lo12 = a.max(0);
+                let hi13 = (n + a - 7).min(n - 1);
+                if lo12 <= hi13 {
+                    let j = lo12;
+                    let n14 = (hi13 - lo12 + 1) as usize;
+                    let seg15 = &mut row9[j as usize..][..n14];
+                    let x_row16 = &seeds.x[(j - a) as usize..][..n14];
+                    let w17 = inputs.w[a as usize];
+                    for t11 in 0..n14 {
+                        seg15[t11] += x_row16[t11] * w17;
                     }
-                }) as GradTask<'_>,
-            ),
-            (
-                task30.is_some(),
-                7.0 * dim(n - 6) as f64,
-                ::std::boxed::Box::new(|threads: usize| {
-                    if let ::core::option::Option::Some(whole31) = task30 {
-                        let _ = threads;
-                        {
-                            let grad18 = &mut *whole31;
-                            let mut o = 0usize;
-                            for j in 0..7 {
-                                let mut acc = 0.0_f32;
-                                let lo20 = 0;
-                                let hi21 = n - 7;
-                                if lo20 <= hi21 {
-                                    let i = lo20;
-                                    let n22 = (hi21 - lo20 + 1) as usize;
-                                    let y_row23 = &inputs.y[(i + j) as usize..][..n22];
-                                    let x_row24 = &seeds.x[i as usize..][..n22];
-                                    let mut lanes25 = [0.0_f32; 8];
-                                    for c26 in 0..n22 / 8 {
-                                        let y_row23_8 = &y_row23[8 * c26..][..8];
-                                        let x_row24_8 = &x_row24[8 * c26..][..8];
-                                        for l27 in 0..8 {
-                                            lanes25[l27] += x_row24_8[l27] * y_row23_8[l27];
-                                        }
-                                    }
-                                    for t19 in n22 / 8 * 8..n22 {
-                                        acc += x_row24[t19] * y_row23[t19];
-                                    }
-                                    acc
-                                        += ((lanes25[0] + lanes25[1]) + (lanes25[2] + lanes25[3]))
-                                            + ((lanes25[4] + lanes25[5]) + (lanes25[6] + lanes25[7]));
-                                }
-                                grad18[o] += acc;
-                                o += 1;
-                            }
-                        }
+                }
+            }
+        }
+    }
+    if let ::core::option::Option::Some(grad18) = grads.w.as_deref_mut() {
+        let mut o = 0usize;
+        for j in 0..7 {
+            let mut acc = 0.0_f32;
+            let lo20 = 0;
+            let hi21 = n - 7;
+            if lo20 <= hi21 {
+                let i = lo20;
+                let n22 = (hi21 - lo20 + 1) as usize;
+                let y_row23 = &inputs.y[(i + j) as usize..][..n22];
+                let x_row24 = &seeds.x[i as usize..][..n22];
+                let mut lanes25 = [0.0_f32; 8];
+                for c26 in 0..n22 / 8 {
+                    let y_row23_8 = &y_row23[8 * c26..][..8];
+                    let x_row24_8 = &x_row24[8 * c26..][..8];
+                    for l27 in 0..8 {
+                        lanes25[l27] += x_row24_8[l27] * y_row23_8[l27];
                     }
-                }) as GradTask<'_>,
-            ),
-        ]),
-    );
+                }
+                for t19 in n22 / 8 * 8..n22 {
+                    acc += x_row24[t19] * y_row23[t19];
+                }
+                acc
+                    += ((lanes25[0] + lanes25[1]) + (lanes25[2] + lanes25[3]))
+                        + ((lanes25[4] + lanes25[5]) + (lanes25[6] + lanes25[7]));
+            }
+            grad18[o] += acc;
+            o += 1;
+        }
+    }
 }
 #[allow(dead_code)]
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
@@ -276,69 +249,6 @@ fn check_len(what: &str, actual: usize, expected: usize) {
 #[inline(always)]
 fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
-}
-#[allow(dead_code)]
-/// A leaf gradient's code, given its share of the threads.
-type GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;
-#[allow(dead_code)]
-/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with `threads / workers` threads of its own, when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.
-fn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) {
-    let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks
-        .into_iter()
-        .filter(|t| t.0)
-        .map(|t| (t.1, t.2))
-        .collect();
-    let workers = threads.min(tasks.len());
-    if workers >= 2 {
-        tasks.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let total: f64 = tasks.iter().map(|t| t.0).sum();
-        let mut load = ::std::vec![0.0f64; workers];
-        let mut lane_of = ::std::vec::Vec::with_capacity(tasks.len());
-        for t in &tasks {
-            let mut w = 0;
-            for k in 1..workers {
-                if load[k] < load[w] {
-                    w = k;
-                }
-            }
-            load[w] += t.0;
-            lane_of.push(w);
-        }
-        let most = load.iter().fold(0.0f64, |m, &l| m.max(l));
-        if most * workers as f64 <= 1.2 * total {
-            let inner = (threads / workers).max(1);
-            let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers)
-                .map(|_| ::std::vec::Vec::new())
-                .collect();
-            for ((_, run), w) in tasks.into_iter().zip(lane_of) {
-                lanes[w].push(run);
-            }
-            ::std::thread::scope(|s| {
-                let mut lanes = lanes.into_iter();
-                let mine = lanes.next().unwrap_or_default();
-                let handles: ::std::vec::Vec<_> = lanes
-                    .map(|lane| {
-                        s
-                            .spawn(move || {
-                                for run in lane {
-                                    run(inner);
-                                }
-                            })
-                    })
-                    .collect();
-                for run in mine {
-                    run(inner);
-                }
-                for h in handles {
-                    h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e));
-                }
-            });
-            return;
-        }
-    }
-    for (_, run) in tasks {
-        run(threads);
-    }
 }
 #[allow(dead_code)]
 /// A size as the `i64` the index arithmetic uses.

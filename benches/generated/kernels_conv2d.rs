@@ -237,7 +237,7 @@ pub fn backward(
     backward_threads(sizes, inputs, values, seeds, grads, 1)
 }
 #[allow(dead_code)]
-/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
 ///
 /// # Panics
 ///
@@ -291,176 +291,149 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), tensor_len(&[9, dim(K), dim(C)]));
     }
-    let task67 = grads.y.as_deref_mut();
-    let task69 = grads.w.as_deref_mut();
-    run_tasks(
-        threads,
-        ::std::vec::Vec::from([
-            (
-                task67.is_some(),
-                9.0 * dim(N) as f64 * dim(K) as f64 * dim(H) as f64 * dim(W) as f64
-                    * dim(C) as f64,
-                ::std::boxed::Box::new(|threads: usize| {
-                    if let ::core::option::Option::Some(whole68) = task67 {
-                        {
-                            let grad27 = &mut *whole68;
-                            split_rows(
-                                &mut grad27[..],
-                                dim(N),
-                                threads,
-                                |first28: usize, count29: usize, grad27: &mut [f32]| {
-                                    let first28 = first28 as i64;
-                                    let count29 = count29 as i64;
-                                    for l in first28..count29 + first28 {
-                                        for m in 0..C {
-                                            for p in 0..H {
-                                                let len31 = dim(W);
-                                                let row30 = &mut grad27[((((l - first28) * C + m) * H + p)
-                                                    * W) as usize..][..len31];
-                                                if len31 > 0 {
-                                                    for a in (p - H + 2).max(0)..(p + 1).min(2) + 1 {
-                                                        for b in (-W + 2).max(0)..W.min(2) + 1 {
-                                                            let lo33 = (b - 1).max(0);
-                                                            let hi34 = (W + b - 2).min(W - 1);
-                                                            if lo33 <= hi34 {
-                                                                let q = lo33;
-                                                                let n35 = (hi34 - lo33 + 1) as usize;
-                                                                let seg36 = &mut row30[q as usize..][..n35];
-                                                                let mut t037 = 0usize;
-                                                                while t037 + 32 <= n35 {
-                                                                    let q = q + t037 as i64;
-                                                                    let mut tile38 = [0.0_f32; 32];
-                                                                    let mut off43 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
-                                                                    let mut off45 = (m * 3 + a) * 3 + b;
-                                                                    for _ in 0..K {
-                                                                        let x44 = &seeds.x[off43 as usize..][..32];
-                                                                        let w46 = inputs.w[off45 as usize];
-                                                                        for l39 in 0..32 {
-                                                                            tile38[l39] += x44[l39] * w46;
-                                                                        }
-                                                                        off43 += H * W;
-                                                                        off45 += 9 * C;
-                                                                    }
-                                                                    let out40 = &mut seg36[t037..][..32];
-                                                                    for l39 in 0..32 {
-                                                                        out40[l39] += tile38[l39];
-                                                                    }
-                                                                    t037 += 32;
-                                                                }
-                                                                while t037 + 8 <= n35 {
-                                                                    let q = q + t037 as i64;
-                                                                    let mut tile38 = [0.0_f32; 8];
-                                                                    let mut off47 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
-                                                                    let mut off49 = (m * 3 + a) * 3 + b;
-                                                                    for _ in 0..K {
-                                                                        let x48 = &seeds.x[off47 as usize..][..8];
-                                                                        let w50 = inputs.w[off49 as usize];
-                                                                        for l39 in 0..8 {
-                                                                            tile38[l39] += x48[l39] * w50;
-                                                                        }
-                                                                        off47 += H * W;
-                                                                        off49 += 9 * C;
-                                                                    }
-                                                                    let out40 = &mut seg36[t037..][..8];
-                                                                    for l39 in 0..8 {
-                                                                        out40[l39] += tile38[l39];
-                                                                    }
-                                                                    t037 += 8;
-                                                                }
-                                                                if t037 < n35 {
-                                                                    let q = q + t037 as i64;
-                                                                    let rest41 = n35 - t037;
-                                                                    let out40 = &mut seg36[t037..][..rest41];
-                                                                    for k in 0..K {
-                                                                        let x_row51 = &seeds
-                                                                            .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
-                                                                            as usize..][..rest41];
-                                                                        let w52 = inputs
-                                                                            .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
-                                                                        for t42 in 0..rest41 {
-                                                                            out40[t42] += x_row51[t42] * w52;
-                                                                        }
-                                                                    }
-                                                                }
-                                                            }
-                                                        }
+    if let ::core::option::Option::Some(grad27) = grads.y.as_deref_mut() {
+        split_rows(
+            &mut grad27[..],
+            dim(N),
+            threads,
+            |first28: usize, count29: usize, grad27: &mut [f32]| {
+                let first28 = first28 as i64;
+                let count29 = count29 as i64;
+                for l in first28..count29 + first28 {
+                    for m in 0..C {
+                        for p in 0..H {
+                            let len31 = dim(W);
+                            let row30 = &mut grad27[((((l - first28) * C + m) * H + p)
+                                * W) as usize..][..len31];
+                            if len31 > 0 {
+                                for a in (p - H + 2).max(0)..(p + 1).min(2) + 1 {
+                                    for b in (-W + 2).max(0)..W.min(2) + 1 {
+                                        let lo33 = (b - 1).max(0);
+                                        let hi34 = (W + b - 2).min(W - 1);
+                                        if lo33 <= hi34 {
+                                            let q = lo33;
+                                            let n35 = (hi34 - lo33 + 1) as usize;
+                                            let seg36 = &mut row30[q as usize..][..n35];
+                                            let mut t037 = 0usize;
+                                            while t037 + 32 <= n35 {
+                                                let q = q + t037 as i64;
+                                                let mut tile38 = [0.0_f32; 32];
+                                                let mut off43 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
+                                                let mut off45 = (m * 3 + a) * 3 + b;
+                                                for _ in 0..K {
+                                                    let x44 = &seeds.x[off43 as usize..][..32];
+                                                    let w46 = inputs.w[off45 as usize];
+                                                    for l39 in 0..32 {
+                                                        tile38[l39] += x44[l39] * w46;
+                                                    }
+                                                    off43 += H * W;
+                                                    off45 += 9 * C;
+                                                }
+                                                let out40 = &mut seg36[t037..][..32];
+                                                for l39 in 0..32 {
+                                                    out40[l39] += tile38[l39];
+                                                }
+                                                t037 += 32;
+                                            }
+                                            while t037 + 8 <= n35 {
+                                                let q = q + t037 as i64;
+                                                let mut tile38 = [0.0_f32; 8];
+                                                let mut off47 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
+                                                let mut off49 = (m * 3 + a) * 3 + b;
+                                                for _ in 0..K {
+                                                    let x48 = &seeds.x[off47 as usize..][..8];
+                                                    let w50 = inputs.w[off49 as usize];
+                                                    for l39 in 0..8 {
+                                                        tile38[l39] += x48[l39] * w50;
+                                                    }
+                                                    off47 += H * W;
+                                                    off49 += 9 * C;
+                                                }
+                                                let out40 = &mut seg36[t037..][..8];
+                                                for l39 in 0..8 {
+                                                    out40[l39] += tile38[l39];
+                                                }
+                                                t037 += 8;
+                                            }
+                                            if t037 < n35 {
+                                                let q = q + t037 as i64;
+                                                let rest41 = n35 - t037;
+                                                let out40 = &mut seg36[t037..][..rest41];
+                                                for k in 0..K {
+                                                    let x_row51 = &seeds
+                                                        .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
+                                                        as usize..][..rest41];
+                                                    let w52 = inputs
+                                                        .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
+                                                    for t42 in 0..rest41 {
+                                                        out40[t42] += x_row51[t42] * w52;
                                                     }
                                                 }
                                             }
                                         }
                                     }
-                                },
-                            );
+                                }
+                            }
                         }
                     }
-                }) as GradTask<'_>,
-            ),
-            (
-                task69.is_some(),
-                9.0 * dim(N) as f64 * dim(K) as f64 * dim(H) as f64 * dim(W) as f64
-                    * dim(C) as f64,
-                ::std::boxed::Box::new(|threads: usize| {
-                    if let ::core::option::Option::Some(whole70) = task69 {
-                        {
-                            let grad53 = &mut *whole70;
-                            split_rows(
-                                &mut grad53[..],
-                                dim(K),
-                                threads,
-                                |first56: usize, count57: usize, grad53: &mut [f32]| {
-                                    let first56 = first56 as i64;
-                                    let count57 = count57 as i64;
-                                    let mut o = 0usize;
-                                    for l in first56..count57 + first56 {
-                                        for m in 0..C {
-                                            for p in 0..3 {
-                                                for q in 0..3 {
-                                                    let mut acc = 0.0_f32;
-                                                    for n in 0..N {
-                                                        for i in 0..H {
-                                                            if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
-                                                                let lo59 = (-q + 1).max(0);
-                                                                let hi60 = (W - 1).min(W - q);
-                                                                if lo59 <= hi60 {
-                                                                    let j = lo59;
-                                                                    let n61 = (hi60 - lo59 + 1) as usize;
-                                                                    let y_row62 = &inputs
-                                                                        .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
-                                                                        as usize..][..n61];
-                                                                    let x_row63 = &seeds
-                                                                        .x[(((n * K + l) * H + i) * W + j) as usize..][..n61];
-                                                                    let mut lanes64 = [0.0_f32; 8];
-                                                                    for c65 in 0..n61 / 8 {
-                                                                        let y_row62_8 = &y_row62[8 * c65..][..8];
-                                                                        let x_row63_8 = &x_row63[8 * c65..][..8];
-                                                                        for l66 in 0..8 {
-                                                                            lanes64[l66] += x_row63_8[l66] * y_row62_8[l66];
-                                                                        }
-                                                                    }
-                                                                    for t58 in n61 / 8 * 8..n61 {
-                                                                        acc += x_row63[t58] * y_row62[t58];
-                                                                    }
-                                                                    acc
-                                                                        += ((lanes64[0] + lanes64[1]) + (lanes64[2] + lanes64[3]))
-                                                                            + ((lanes64[4] + lanes64[5]) + (lanes64[6] + lanes64[7]));
-                                                                }
-                                                            }
-                                                        }
+                }
+            },
+        );
+    }
+    if let ::core::option::Option::Some(grad53) = grads.w.as_deref_mut() {
+        split_rows(
+            &mut grad53[..],
+            dim(K),
+            threads,
+            |first56: usize, count57: usize, grad53: &mut [f32]| {
+                let first56 = first56 as i64;
+                let count57 = count57 as i64;
+                let mut o = 0usize;
+                for l in first56..count57 + first56 {
+                    for m in 0..C {
+                        for p in 0..3 {
+                            for q in 0..3 {
+                                let mut acc = 0.0_f32;
+                                for n in 0..N {
+                                    for i in 0..H {
+                                        if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
+                                            let lo59 = (-q + 1).max(0);
+                                            let hi60 = (W - 1).min(W - q);
+                                            if lo59 <= hi60 {
+                                                let j = lo59;
+                                                let n61 = (hi60 - lo59 + 1) as usize;
+                                                let y_row62 = &inputs
+                                                    .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
+                                                    as usize..][..n61];
+                                                let x_row63 = &seeds
+                                                    .x[(((n * K + l) * H + i) * W + j) as usize..][..n61];
+                                                let mut lanes64 = [0.0_f32; 8];
+                                                for c65 in 0..n61 / 8 {
+                                                    let y_row62_8 = &y_row62[8 * c65..][..8];
+                                                    let x_row63_8 = &x_row63[8 * c65..][..8];
+                                                    for l66 in 0..8 {
+                                                        lanes64[l66] += x_row63_8[l66] * y_row62_8[l66];
                                                     }
-                                                    grad53[o] += acc;
-                                                    o += 1;
                                                 }
+                                                for t58 in n61 / 8 * 8..n61 {
+                                                    acc += x_row63[t58] * y_row62[t58];
+                                                }
+                                                acc
+                                                    += ((lanes64[0] + lanes64[1]) + (lanes64[2] + lanes64[3]))
+                                                        + ((lanes64[4] + lanes64[5]) + (lanes64[6] + lanes64[7]));
                                             }
                                         }
                                     }
-                                },
-                            );
+                                }
+                                grad53[o] += acc;
+                                o += 1;
+                            }
                         }
                     }
-                }) as GradTask<'_>,
-            ),
-        ]),
-    );
+                }
+            },
+        );
+    }
 }
 #[allow(dead_code)]
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
@@ -478,69 +451,6 @@ fn check_len(what: &str, actual: usize, expected: usize) {
 #[inline(always)]
 fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
-}
-#[allow(dead_code)]
-/// A leaf gradient's code, given its share of the threads.
-type GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;
-#[allow(dead_code)]
-/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with `threads / workers` threads of its own, when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.
-fn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) {
-    let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks
-        .into_iter()
-        .filter(|t| t.0)
-        .map(|t| (t.1, t.2))
-        .collect();
-    let workers = threads.min(tasks.len());
-    if workers >= 2 {
-        tasks.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let total: f64 = tasks.iter().map(|t| t.0).sum();
-        let mut load = ::std::vec![0.0f64; workers];
-        let mut lane_of = ::std::vec::Vec::with_capacity(tasks.len());
-        for t in &tasks {
-            let mut w = 0;
-            for k in 1..workers {
-                if load[k] < load[w] {
-                    w = k;
-                }
-            }
-            load[w] += t.0;
-            lane_of.push(w);
-        }
-        let most = load.iter().fold(0.0f64, |m, &l| m.max(l));
-        if most * workers as f64 <= 1.2 * total {
-            let inner = (threads / workers).max(1);
-            let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers)
-                .map(|_| ::std::vec::Vec::new())
-                .collect();
-            for ((_, run), w) in tasks.into_iter().zip(lane_of) {
-                lanes[w].push(run);
-            }
-            ::std::thread::scope(|s| {
-                let mut lanes = lanes.into_iter();
-                let mine = lanes.next().unwrap_or_default();
-                let handles: ::std::vec::Vec<_> = lanes
-                    .map(|lane| {
-                        s
-                            .spawn(move || {
-                                for run in lane {
-                                    run(inner);
-                                }
-                            })
-                    })
-                    .collect();
-                for run in mine {
-                    run(inner);
-                }
-                for h in handles {
-                    h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e));
-                }
-            });
-            return;
-        }
-    }
-    for (_, run) in tasks {
-        run(threads);
-    }
 }
 #[allow(dead_code)]
 /// A size as the `i64` the index arithmetic uses.

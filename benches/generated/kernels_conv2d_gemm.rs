@@ -180,7 +180,7 @@ pub fn backward(
     backward_threads(sizes, inputs, values, seeds, grads, 1)
 }
 #[allow(dead_code)]
-/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. Leaf gradients computed by the runtime's calls come last: when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.
 ///
 /// # Panics
 ///

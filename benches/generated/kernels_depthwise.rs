@@ -185,7 +185,7 @@ pub fn backward(
     backward_threads(sizes, inputs, values, seeds, grads, 1)
 }
 #[allow(dead_code)]
-/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.
+/// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.
 ///
 /// # Panics
 ///
@@ -238,123 +238,98 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), tensor_len(&[9, dim(C)]));
     }
-    let task39 = grads.y.as_deref_mut();
-    let task41 = grads.w.as_deref_mut();
-    run_tasks(
-        threads,
-        ::std::vec::Vec::from([
-            (
-                task39.is_some(),
-                9.0 * dim(N) as f64 * dim(C) as f64 * dim(H) as f64 * dim(W) as f64,
-                ::std::boxed::Box::new(|threads: usize| {
-                    if let ::core::option::Option::Some(whole40) = task39 {
-                        {
-                            let grad13 = &mut *whole40;
-                            split_rows(
-                                &mut grad13[..],
-                                dim(N),
-                                threads,
-                                |first14: usize, count15: usize, grad13: &mut [f32]| {
-                                    let first14 = first14 as i64;
-                                    let count15 = count15 as i64;
-                                    for k in first14..count15 + first14 {
-                                        for l in 0..C {
-                                            for m in 0..H {
-                                                let len17 = dim(W);
-                                                let row16 = &mut grad13[((((k - first14) * C + l) * H + m)
-                                                    * W) as usize..][..len17];
-                                                if len17 > 0 {
-                                                    for a in (m - H + 2).max(0)..(m + 1).min(2) + 1 {
-                                                        for b in (-W + 2).max(0)..W.min(2) + 1 {
-                                                            let lo19 = (b - 1).max(0);
-                                                            let hi20 = (W + b - 2).min(W - 1);
-                                                            if lo19 <= hi20 {
-                                                                let p = lo19;
-                                                                let n21 = (hi20 - lo19 + 1) as usize;
-                                                                let seg22 = &mut row16[p as usize..][..n21];
-                                                                let x_row23 = &seeds
-                                                                    .x[(((k * C + l) * H + (m - a + 1)) * W + (p - b + 1))
-                                                                    as usize..][..n21];
-                                                                let w24 = inputs.w[((l * 3 + a) * 3 + b) as usize];
-                                                                for t18 in 0..n21 {
-                                                                    seg22[t18] += x_row23[t18] * w24;
-                                                                }
-                                                            }
-                                                        }
-                                                    }
-                                                }
+    if let ::core::option::Option::Some(grad13) = grads.y.as_deref_mut() {
+        split_rows(
+            &mut grad13[..],
+            dim(N),
+            threads,
+            |first14: usize, count15: usize, grad13: &mut [f32]| {
+                let first14 = first14 as i64;
+                let count15 = count15 as i64;
+                for k in first14..count15 + first14 {
+                    for l in 0..C {
+                        for m in 0..H {
+                            let len17 = dim(W);
+                            let row16 = &mut grad13[((((k - first14) * C + l) * H + m)
+                                * W) as usize..][..len17];
+                            if len17 > 0 {
+                                for a in (m - H + 2).max(0)..(m + 1).min(2) + 1 {
+                                    for b in (-W + 2).max(0)..W.min(2) + 1 {
+                                        let lo19 = (b - 1).max(0);
+                                        let hi20 = (W + b - 2).min(W - 1);
+                                        if lo19 <= hi20 {
+                                            let p = lo19;
+                                            let n21 = (hi20 - lo19 + 1) as usize;
+                                            let seg22 = &mut row16[p as usize..][..n21];
+                                            let x_row23 = &seeds
+                                                .x[(((k * C + l) * H + (m - a + 1)) * W + (p - b + 1))
+                                                as usize..][..n21];
+                                            let w24 = inputs.w[((l * 3 + a) * 3 + b) as usize];
+                                            for t18 in 0..n21 {
+                                                seg22[t18] += x_row23[t18] * w24;
                                             }
                                         }
                                     }
-                                },
-                            );
+                                }
+                            }
                         }
                     }
-                }) as GradTask<'_>,
-            ),
-            (
-                task41.is_some(),
-                9.0 * dim(N) as f64 * dim(C) as f64 * dim(H) as f64 * dim(W) as f64,
-                ::std::boxed::Box::new(|threads: usize| {
-                    if let ::core::option::Option::Some(whole42) = task41 {
-                        {
-                            let grad25 = &mut *whole42;
-                            split_rows(
-                                &mut grad25[..],
-                                dim(C),
-                                threads,
-                                |first28: usize, count29: usize, grad25: &mut [f32]| {
-                                    let first28 = first28 as i64;
-                                    let count29 = count29 as i64;
-                                    let mut o = 0usize;
-                                    for k in first28..count29 + first28 {
-                                        for l in 0..3 {
-                                            for m in 0..3 {
-                                                let mut acc = 0.0_f32;
-                                                for n in 0..N {
-                                                    for i in 0..H {
-                                                        if 0 <= (i + l - 1) && (i + l - 1) <= (H - 1) {
-                                                            let lo31 = (-m + 1).max(0);
-                                                            let hi32 = (W - 1).min(W - m);
-                                                            if lo31 <= hi32 {
-                                                                let j = lo31;
-                                                                let n33 = (hi32 - lo31 + 1) as usize;
-                                                                let y_row34 = &inputs
-                                                                    .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
-                                                                    as usize..][..n33];
-                                                                let x_row35 = &seeds
-                                                                    .x[(((n * C + k) * H + i) * W + j) as usize..][..n33];
-                                                                let mut lanes36 = [0.0_f32; 8];
-                                                                for c37 in 0..n33 / 8 {
-                                                                    let y_row34_8 = &y_row34[8 * c37..][..8];
-                                                                    let x_row35_8 = &x_row35[8 * c37..][..8];
-                                                                    for l38 in 0..8 {
-                                                                        lanes36[l38] += x_row35_8[l38] * y_row34_8[l38];
-                                                                    }
-                                                                }
-                                                                for t30 in n33 / 8 * 8..n33 {
-                                                                    acc += x_row35[t30] * y_row34[t30];
-                                                                }
-                                                                acc
-                                                                    += ((lanes36[0] + lanes36[1]) + (lanes36[2] + lanes36[3]))
-                                                                        + ((lanes36[4] + lanes36[5]) + (lanes36[6] + lanes36[7]));
-                                                            }
-                                                        }
-                                                    }
+                }
+            },
+        );
+    }
+    if let ::core::option::Option::Some(grad25) = grads.w.as_deref_mut() {
+        split_rows(
+            &mut grad25[..],
+            dim(C),
+            threads,
+            |first28: usize, count29: usize, grad25: &mut [f32]| {
+                let first28 = first28 as i64;
+                let count29 = count29 as i64;
+                let mut o = 0usize;
+                for k in first28..count29 + first28 {
+                    for l in 0..3 {
+                        for m in 0..3 {
+                            let mut acc = 0.0_f32;
+                            for n in 0..N {
+                                for i in 0..H {
+                                    if 0 <= (i + l - 1) && (i + l - 1) <= (H - 1) {
+                                        let lo31 = (-m + 1).max(0);
+                                        let hi32 = (W - 1).min(W - m);
+                                        if lo31 <= hi32 {
+                                            let j = lo31;
+                                            let n33 = (hi32 - lo31 + 1) as usize;
+                                            let y_row34 = &inputs
+                                                .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
+                                                as usize..][..n33];
+                                            let x_row35 = &seeds
+                                                .x[(((n * C + k) * H + i) * W + j) as usize..][..n33];
+                                            let mut lanes36 = [0.0_f32; 8];
+                                            for c37 in 0..n33 / 8 {
+                                                let y_row34_8 = &y_row34[8 * c37..][..8];
+                                                let x_row35_8 = &x_row35[8 * c37..][..8];
+                                                for l38 in 0..8 {
+                                                    lanes36[l38] += x_row35_8[l38] * y_row34_8[l38];
                                                 }
-                                                grad25[o] += acc;
-                                                o += 1;
                                             }
+                                            for t30 in n33 / 8 * 8..n33 {
+                                                acc += x_row35[t30] * y_row34[t30];
+                                            }
+                                            acc
+                                                += ((lanes36[0] + lanes36[1]) + (lanes36[2] + lanes36[3]))
+                                                    + ((lanes36[4] + lanes36[5]) + (lanes36[6] + lanes36[7]));
                                         }
                                     }
-                                },
-                            );
+                                }
+                            }
+                            grad25[o] += acc;
+                            o += 1;
                         }
                     }
-                }) as GradTask<'_>,
-            ),
-        ]),
-    );
+                }
+            },
+        );
+    }
 }
 #[allow(dead_code)]
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
@@ -372,69 +347,6 @@ fn check_len(what: &str, actual: usize, expected: usize) {
 #[inline(always)]
 fn dim(e: i64) -> usize {
     if e > 0 { e as usize } else { 0 }
-}
-#[allow(dead_code)]
-/// A leaf gradient's code, given its share of the threads.
-type GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;
-#[allow(dead_code)]
-/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with `threads / workers` threads of its own, when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.
-fn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) {
-    let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks
-        .into_iter()
-        .filter(|t| t.0)
-        .map(|t| (t.1, t.2))
-        .collect();
-    let workers = threads.min(tasks.len());
-    if workers >= 2 {
-        tasks.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let total: f64 = tasks.iter().map(|t| t.0).sum();
-        let mut load = ::std::vec![0.0f64; workers];
-        let mut lane_of = ::std::vec::Vec::with_capacity(tasks.len());
-        for t in &tasks {
-            let mut w = 0;
-            for k in 1..workers {
-                if load[k] < load[w] {
-                    w = k;
-                }
-            }
-            load[w] += t.0;
-            lane_of.push(w);
-        }
-        let most = load.iter().fold(0.0f64, |m, &l| m.max(l));
-        if most * workers as f64 <= 1.2 * total {
-            let inner = (threads / workers).max(1);
-            let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers)
-                .map(|_| ::std::vec::Vec::new())
-                .collect();
-            for ((_, run), w) in tasks.into_iter().zip(lane_of) {
-                lanes[w].push(run);
-            }
-            ::std::thread::scope(|s| {
-                let mut lanes = lanes.into_iter();
-                let mine = lanes.next().unwrap_or_default();
-                let handles: ::std::vec::Vec<_> = lanes
-                    .map(|lane| {
-                        s
-                            .spawn(move || {
-                                for run in lane {
-                                    run(inner);
-                                }
-                            })
-                    })
-                    .collect();
-                for run in mine {
-                    run(inner);
-                }
-                for h in handles {
-                    h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e));
-                }
-            });
-            return;
-        }
-    }
-    for (_, run) in tasks {
-        run(threads);
-    }
 }
 #[allow(dead_code)]
 /// A size as the `i64` the index arithmetic uses.

@@ -2013,9 +2013,14 @@ impl<'m> Gen<'m> {
             self.struct_params("'_"),
             self.struct_params("'_"),
         );
+        let tasks_doc = if body.contains("run_tasks(") {
+            " Leaf gradients computed by the runtime's calls come last: when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads."
+        } else {
+            ""
+        };
         Ok(format!(
             "{doc}#[track_caller]\npub fn backward{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}) {{ backward_threads(sizes, inputs, values, seeds, grads, 1) }}\n\
-             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts. The leaf gradients come last; when two or more are asked for and their estimated costs balance (a convolution's input and weight gradients), they run side by side instead, each on its share of the threads.\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\n#[track_caller]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
+             /// [`backward`] on up to `threads` threads (scoped `std` threads, none spawned for 1): each gradient and adjoint with two or more indices is split by its first index into contiguous runs of rows, one per thread (every element is written by one thread), and the threads join before the next one starts.{tasks_doc}\n///\n/// # Panics\n///\n/// As [`backward`].\n{KERNEL_ALLOW}\n#[track_caller]\npub fn backward_threads{g}(sizes: &Sizes, inputs: &Inputs{ip}, values: &Values{vp}, seeds: &Seeds{sp}, grads: &mut Grads{gp}, threads: usize) {{ {prologue} {body} }}\n"
         ))
     }
 
@@ -2027,22 +2032,31 @@ impl<'m> Gen<'m> {
     /// two threads, one each. A gradient's blocks stay in one task, in
     /// order.
     fn grad_tasks(&mut self, blocks: &[(usize, String, String, String)]) -> String {
+        // Only gradients whose work is in the runtime's calls become tasks:
+        // a loop nest moved into a closure reads the sizes and slices
+        // through its captures, and ran at half speed (the self-contained
+        // conv2d weight gradient, 169 -> 299 ms).
         let mut order: Vec<usize> = Vec::new();
-        for (t, ..) in blocks {
-            if !order.contains(t) {
+        for (t, _, _, code) in blocks {
+            if code.contains(self.runtime.as_str()) && !order.contains(t) {
                 order.push(*t);
             }
         }
         if order.len() < 2 {
-            return blocks
-                .iter()
-                .map(|(t, g, comment, code)| {
-                    format!(
-                        "{comment}if let ::core::option::Option::Some({g}) = grads.{}.as_deref_mut() {{ {code} }}",
-                        self.ident[*t]
-                    )
-                })
-                .collect();
+            order.clear();
+        }
+        let mut s: String = blocks
+            .iter()
+            .filter(|b| !order.contains(&b.0))
+            .map(|(t, g, comment, code)| {
+                format!(
+                    "{comment}if let ::core::option::Option::Some({g}) = grads.{}.as_deref_mut() {{ {code} }}",
+                    self.ident[*t]
+                )
+            })
+            .collect();
+        if order.is_empty() {
+            return s;
         }
         self.helpers.insert("run_tasks");
         let mut lets = String::new();
@@ -2064,10 +2078,12 @@ impl<'m> Gen<'m> {
                 "({opt}.is_some(), {cost}, ::std::boxed::Box::new(|threads: usize| {{ if let ::core::option::Option::Some({whole}) = {opt} {{ {inner} }} }}) as GradTask<'_>)"
             ));
         }
-        format!(
-            "\n// The leaf gradients, independent of one another: side by side when their costs balance.\n{lets} run_tasks(threads, ::std::vec::Vec::from([{}]));",
+        let _ = write!(
+            s,
+            "\n// These leaf gradients, independent of one another: side by side when their costs balance.\n{lets} run_tasks(threads, ::std::vec::Vec::from([{}]));",
             tasks.join(", ")
-        )
+        );
+        s
     }
 
     /// An estimate of the work of a leaf's gradient, as an `f64`
