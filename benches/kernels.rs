@@ -788,13 +788,19 @@ fn bench_maxpool(cr: &mut Criterion) {
     grp.finish();
 
     // The memory traffic no implementation of this API can avoid, timed on
-    // the same buffers: the forward reads the whole input once; the
-    // backward reads it again and adds into the caller's gradient (read
-    // and write it). Their sum is a floor under forward + backward (the
-    // seed, the output and the arg-max searches come on top).
+    // the same buffers: the forward reads the whole input once and writes
+    // the output; the backward reads the input again and the seed, and adds
+    // into the caller's gradient (reads and writes it). Their sum is a
+    // floor under forward + backward (the arg-max searches come on top).
     let mut grp = cr.benchmark_group("maxpool_floor");
     group_settings(&mut grp, flops);
     grp.bench_function("read_input", |b| b.iter(|| black_box(sum_lanes(&x))));
+    grp.bench_function("copy_seed_to_output", |b| {
+        b.iter(|| {
+            y_hand.copy_from_slice(&g);
+            black_box(&y_hand);
+        })
+    });
     grp.bench_function("add_into_gradient", |b| {
         b.iter(|| {
             for (d, v) in dx_hand.iter_mut().zip(&x) {
