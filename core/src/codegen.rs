@@ -2024,13 +2024,14 @@ impl<'m> Gen<'m> {
         ))
     }
 
-    /// The leaf gradients' code, after every adjoint they read. With two or
-    /// more gradients, each becomes a task of `run_tasks` with its cost
-    /// (the number of points of the statements its terms come from), so
-    /// that independent gradients can run side by side instead of each
-    /// splitting its rows: a convolution's input and weight gradients on
-    /// two threads, one each. A gradient's blocks stay in one task, in
-    /// order.
+    /// The leaf gradients' code, after every adjoint they read. When two or
+    /// more of them call the runtime, each of those becomes a task of
+    /// `run_tasks` with its cost (the number of points of the statements
+    /// its terms come from), so that independent gradients can run side by
+    /// side instead of each splitting its rows: a convolution's input and
+    /// weight gradients on two threads, one each. The others run first,
+    /// one after another, as before. A gradient's blocks stay in one task,
+    /// in order.
     fn grad_tasks(&mut self, blocks: &[(usize, String, String, String)]) -> String {
         // Only gradients whose work is in the runtime's calls become tasks:
         // a loop nest moved into a closure reads the sizes and slices
