@@ -359,7 +359,7 @@ fn dim(e: i64) -> usize {
 /// A leaf gradient's code, given its share of the threads.
 type GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;
 #[allow(dead_code)]
-/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with `threads / workers` threads of its own, when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.
+/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with its worker's share of `threads` (`threads / workers`, one more for the first `threads % workers` workers), when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.
 fn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) {
     let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks
         .into_iter()
@@ -384,28 +384,30 @@ fn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>
         }
         let most = load.iter().fold(0.0f64, |m, &l| m.max(l));
         if most * workers as f64 <= 1.2 * total {
-            let inner = (threads / workers).max(1);
             let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers)
                 .map(|_| ::std::vec::Vec::new())
                 .collect();
             for ((_, run), w) in tasks.into_iter().zip(lane_of) {
                 lanes[w].push(run);
             }
+            let share = |w: usize| {
+                threads / workers + usize::from(w < threads % workers)
+            };
             ::std::thread::scope(|s| {
-                let mut lanes = lanes.into_iter();
-                let mine = lanes.next().unwrap_or_default();
+                let mut lanes = lanes.into_iter().enumerate();
+                let mine = lanes.next().map(|(_, l)| l).unwrap_or_default();
                 let handles: ::std::vec::Vec<_> = lanes
-                    .map(|lane| {
-                        s
-                            .spawn(move || {
-                                for run in lane {
-                                    run(inner);
-                                }
-                            })
+                    .map(|(w, lane)| {
+                        let n = share(w);
+                        s.spawn(move || {
+                            for run in lane {
+                                run(n);
+                            }
+                        })
                     })
                     .collect();
                 for run in mine {
-                    run(inner);
+                    run(share(0));
                 }
                 for h in handles {
                     h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e));
