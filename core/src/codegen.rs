@@ -386,6 +386,18 @@ struct Gen<'m> {
     chunk_loop: Option<(String, Range)>,
 }
 
+/// A leaf gradient's code in `backward`, kept until every adjoint is done.
+struct GradBlock {
+    tensor: usize,
+    /// The name the code gives the gradient's slice.
+    slice: String,
+    /// The `// bar X[..] = ...` line above it.
+    comment: String,
+    code: String,
+    /// The code on its own: `if let Some(slice) = grads.x.as_deref_mut() { code }`.
+    sequential: String,
+}
+
 const RESERVED: &[&str] = &[
     "T",
     "Real",
@@ -764,15 +776,8 @@ impl<'m> Gen<'m> {
     /// The number of elements of a tensor, as a `usize` expression.
     fn len_code(&mut self, t: usize) -> Code {
         let dims = self.p.tensors[t].dims.clone();
-        let mut fs = Vec::new();
-        let mut k: i64 = 1;
-        for r in &dims {
-            let e = r.hi.sub(&r.lo).add_int(1);
-            match e.as_const() {
-                Some(c) => k *= c.max(0),
-                None => fs.push(self.extent_usize(&r.lo, &r.hi)),
-            }
-        }
+        let (consts, mut fs) = self.extent_factors(&dims);
+        let k: i64 = consts.iter().product();
         if k != 1 || fs.is_empty() {
             fs.insert(0, Code::atom(k.to_string()));
         }
@@ -784,6 +789,22 @@ impl<'m> Gen<'m> {
         self.helpers.insert("tensor_len");
         let fs: Vec<String> = fs.into_iter().map(|f| f.text).collect();
         Code::atom(format!("tensor_len(&[{}])", fs.join(", ")))
+    }
+
+    /// The numbers of points of `ranges`: those that are numbers (at least
+    /// 0), and `dim(..)` expressions for the others.
+    fn extent_factors<'r>(
+        &mut self,
+        ranges: impl IntoIterator<Item = &'r Range>,
+    ) -> (Vec<i64>, Vec<Code>) {
+        let (mut consts, mut codes) = (Vec::new(), Vec::new());
+        for r in ranges {
+            match r.hi.sub(&r.lo).add_int(1).as_const() {
+                Some(c) => consts.push(c.max(0)),
+                None => codes.push(self.extent_usize(&r.lo, &r.hi)),
+            }
+        }
+        (consts, codes)
     }
 
     // -- value expressions -----------------------------------------------
@@ -1545,12 +1566,11 @@ impl<'m> Gen<'m> {
                 let _ = write!(s, "let {id} = size_i64({field:?}, sizes.{field});");
             }
         }
-        if !s.is_empty() {
-            self.helpers.insert("size_i64");
-        }
         if s.is_empty() {
             // Every extent is a number: `sizes` is there for the API only.
             s.push_str("let _ = sizes;");
+        } else {
+            self.helpers.insert("size_i64");
         }
         s
     }
@@ -1816,8 +1836,7 @@ impl<'m> Gen<'m> {
         doc.push('\n');
 
         let mut allocated = BTreeSet::new();
-        // Leaf gradients' code: (tensor, slice name, comment, code).
-        let mut grad_blocks: Vec<(usize, String, String, String)> = Vec::new();
+        let mut grad_blocks: Vec<GradBlock> = Vec::new();
         // A target's arg-max terms may run apart from its other terms.
         let parts: Vec<Adjoint> = gr
             .adjoints
@@ -1991,12 +2010,17 @@ impl<'m> Gen<'m> {
                     self.in_threads(&levels, chunk.as_ref(), &target, &target, lines)
                 }
             };
+            let sequential = format!("{comment}{open} {{ {inner} }}");
             match self.adj[t] {
                 // Leaf gradients come last, side by side when they balance.
-                AdjBuf::Grad => grad_blocks.push((t, target, comment, inner)),
-                _ => {
-                    let _ = write!(body, "{comment}{open} {{ {inner} }}");
-                }
+                AdjBuf::Grad => grad_blocks.push(GradBlock {
+                    tensor: t,
+                    slice: target,
+                    comment,
+                    code: inner,
+                    sequential,
+                }),
+                _ => body.push_str(&sequential),
             }
         }
         body.push_str(&self.grad_tasks(&grad_blocks));
@@ -2032,15 +2056,15 @@ impl<'m> Gen<'m> {
     /// weight gradients on two threads, one each. The others run first,
     /// one after another, as before. A gradient's blocks stay in one task,
     /// in order.
-    fn grad_tasks(&mut self, blocks: &[(usize, String, String, String)]) -> String {
+    fn grad_tasks(&mut self, blocks: &[GradBlock]) -> String {
         // Only gradients whose work is in the runtime's calls become tasks:
         // a loop nest moved into a closure reads the sizes and slices
         // through its captures, and ran at half speed (the self-contained
         // conv2d weight gradient, 169 -> 299 ms).
         let mut order: Vec<usize> = Vec::new();
-        for (t, _, _, code) in blocks {
-            if code.contains(self.runtime.as_str()) && !order.contains(t) {
-                order.push(*t);
+        for b in blocks {
+            if b.code.contains(self.runtime.as_str()) && !order.contains(&b.tensor) {
+                order.push(b.tensor);
             }
         }
         if order.len() < 2 {
@@ -2048,13 +2072,8 @@ impl<'m> Gen<'m> {
         }
         let mut s: String = blocks
             .iter()
-            .filter(|b| !order.contains(&b.0))
-            .map(|(t, g, comment, code)| {
-                format!(
-                    "{comment}if let ::core::option::Option::Some({g}) = grads.{}.as_deref_mut() {{ {code} }}",
-                    self.ident[*t]
-                )
-            })
+            .filter(|b| !order.contains(&b.tensor))
+            .map(|b| b.sequential.as_str())
             .collect();
         if order.is_empty() {
             return s;
@@ -2068,7 +2087,8 @@ impl<'m> Gen<'m> {
             let whole = self.fresh("whole");
             let _ = write!(lets, "let {opt} = grads.{id}.as_deref_mut();");
             let mut inner = String::new();
-            for (_, g, comment, code) in blocks.iter().filter(|b| b.0 == t) {
+            for b in blocks.iter().filter(|b| b.tensor == t) {
+                let (g, comment, code) = (&b.slice, &b.comment, &b.code);
                 let _ = write!(inner, "{comment}{{ let {g} = &mut *{whole}; {code} }}");
             }
             if !inner.contains("threads") {
@@ -2096,20 +2116,16 @@ impl<'m> Gen<'m> {
         let mut terms = Vec::new();
         for a in m.gradient.adjoints.iter().filter(|a| a.tensor == t) {
             for c in &a.terms {
-                let (mut k, mut fs) = (1.0f64, Vec::new());
-                for sv in &c.scatter.sums {
-                    let r = &sv.range;
-                    if !r.lo.vars().is_empty() || !r.hi.vars().is_empty() {
-                        continue;
-                    }
-                    match r.hi.sub(&r.lo).add_int(1).as_const() {
-                        Some(e) => k *= e.max(0) as f64,
-                        None => {
-                            let e = self.extent_usize(&r.lo, &r.hi);
-                            fs.push(format!("{} as f64", e.text));
-                        }
-                    }
-                }
+                let fixed = c
+                    .scatter
+                    .sums
+                    .iter()
+                    .map(|sv| &sv.range)
+                    .filter(|r| r.lo.vars().is_empty() && r.hi.vars().is_empty());
+                let (consts, codes) = self.extent_factors(fixed);
+                let k: f64 = consts.iter().map(|&c| c as f64).product();
+                let mut fs: Vec<String> =
+                    codes.iter().map(|e| format!("{} as f64", e.text)).collect();
                 if k != 1.0 || fs.is_empty() {
                     fs.insert(0, format!("{k:?}"));
                 }

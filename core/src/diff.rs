@@ -747,13 +747,8 @@ fn implied_or_cond(
         least = least.substitute(k, at_least);
         most = most.substitute(k, at_most);
     }
+    // A difference that still holds a variable is not a number: kept.
     let nonneg = |p: Poly| p.as_const().is_some_and(|x| x >= 0);
-    if targets
-        .iter()
-        .any(|k| least.mentions(k) || most.mentions(k))
-    {
-        return Some(cond);
-    }
     if nonneg(least.sub(lo)) && nonneg(hi.sub(&most)) {
         return None;
     }
