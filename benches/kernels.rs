@@ -417,28 +417,37 @@ fn maxpool_backward_by_hand(s: Shape, x: &[f32], g: &[f32], dx: &mut [f32]) {
             let r0 = &xc[2 * i * s.w..][..s.w];
             let r1 = &xc[(2 * i + 1) * s.w..][..s.w];
             let (d0, d1) = dxc[2 * i * s.w..][..2 * s.w].split_at_mut(s.w);
-            for ((((&gv, p0), p1), q0), q1) in grow
-                .iter()
-                .zip(r0.chunks_exact(2))
-                .zip(r1.chunks_exact(2))
-                .zip(d0.chunks_exact_mut(2))
-                .zip(d1.chunks_exact_mut(2))
-            {
-                // Branch-free: the first maximum's position, then one
-                // select per element of the window.
-                let mut m = p0[0];
-                let mut arg = 0u8;
-                for (t, v) in [(1u8, p0[1]), (2, p1[0]), (3, p1[1])] {
-                    let gt = v > m;
-                    m = if gt { v } else { m };
-                    arg = if gt { t } else { arg };
-                }
-                q0[0] += if arg == 0 { gv } else { 0.0 };
-                q0[1] += if arg == 1 { gv } else { 0.0 };
-                q1[0] += if arg == 2 { gv } else { 0.0 };
-                q1[1] += if arg == 3 { gv } else { 0.0 };
-            }
+            maxpool_backward_row(grow, r0, r1, d0, d1);
         }
+    }
+}
+
+/// One row of windows. A function of its own, not inlined: its slices are
+/// then arguments that the compiler knows do not overlap, and it vectorises
+/// the loop (inlined into the loops above, where `d0` and `d1` come from one
+/// buffer, it did not, and the backward took 14 ms instead of 5).
+#[inline(never)]
+fn maxpool_backward_row(g: &[f32], r0: &[f32], r1: &[f32], d0: &mut [f32], d1: &mut [f32]) {
+    for ((((&gv, p0), p1), q0), q1) in g
+        .iter()
+        .zip(r0.chunks_exact(2))
+        .zip(r1.chunks_exact(2))
+        .zip(d0.chunks_exact_mut(2))
+        .zip(d1.chunks_exact_mut(2))
+    {
+        // Branch-free: the first maximum's position, then one select per
+        // element of the window.
+        let mut m = p0[0];
+        let mut arg = 0u8;
+        for (t, v) in [(1u8, p0[1]), (2, p1[0]), (3, p1[1])] {
+            let gt = v > m;
+            m = if gt { v } else { m };
+            arg = if gt { t } else { arg };
+        }
+        q0[0] += if arg == 0 { gv } else { 0.0 };
+        q0[1] += if arg == 1 { gv } else { 0.0 };
+        q1[0] += if arg == 2 { gv } else { 0.0 };
+        q1[1] += if arg == 3 { gv } else { 0.0 };
     }
 }
 
