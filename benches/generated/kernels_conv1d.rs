@@ -83,15 +83,20 @@ pub fn forward_threads(
     check_len("values.x (`x`)", values.x.len(), dim(n - 6));
     let len2 = dim(n - 6);
     let row1 = &mut values.x[..len2];
-    row1.fill(0.0_f32);
-    if len2 > 0 {
+    let mut b3 = 0usize;
+    while b3 < len2 {
+        let bn4 = (len2 - b3).min(1024);
+        let block5 = &mut row1[b3..][..bn4];
+        let blo6 = b3 as i64;
+        block5.fill(0.0_f32);
         for a in 0..7 {
-            let y_row6 = &inputs.y[a as usize..][..len2];
-            let w7 = inputs.w[a as usize];
-            for t3 in 0..len2 {
-                row1[t3] += w7 * y_row6[t3];
+            let y_row11 = &inputs.y[(a + blo6) as usize..][..bn4];
+            let w12 = inputs.w[a as usize];
+            for t8 in 0..bn4 {
+                block5[t8] += w12 * y_row11[t8];
             }
         }
+        b3 += bn4;
     }
 }
 #[allow(dead_code)]
@@ -174,53 +179,59 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), 7);
     }
-    if let ::core::option::Option::Some(grad8) = grads.y.as_deref_mut() {
-        let len10 = dim(n);
-        let row9 = &mut grad8[..len10];
-        if len10 > 0 {
+    if let ::core::option::Option::Some(grad13) = grads.y.as_deref_mut() {
+        let len15 = dim(n);
+        let row14 = &mut grad13[..len15];
+        let mut b16 = 0usize;
+        while b16 < len15 {
+            let bn17 = (len15 - b16).min(1024);
+            let block18 = &mut row14[b16..][..bn17];
+            let blo19 = b16 as i64;
+            let bhi20 = blo19 + bn17 as i64 - 1;
             for a in (-n + 7).max(0)..(n - 1).min(6) + 1 {
-                let lo12 = a.max(0);
-                let hi13 = (n + a - 7).min(n - 1);
-                if lo12 <= hi13 {
-                    let j = lo12;
-                    let n14 = (hi13 - lo12 + 1) as usize;
-                    let seg15 = &mut row9[j as usize..][..n14];
-                    let x_row16 = &seeds.x[(j - a) as usize..][..n14];
-                    let w17 = inputs.w[a as usize];
-                    for t11 in 0..n14 {
-                        seg15[t11] += x_row16[t11] * w17;
+                let lo22 = a.max(blo19);
+                let hi23 = (n + a - 7).min(bhi20);
+                if lo22 <= hi23 {
+                    let j = lo22;
+                    let n24 = (hi23 - lo22 + 1) as usize;
+                    let seg25 = &mut block18[(j - blo19) as usize..][..n24];
+                    let x_row26 = &seeds.x[(j - a) as usize..][..n24];
+                    let w27 = inputs.w[a as usize];
+                    for t21 in 0..n24 {
+                        seg25[t21] += x_row26[t21] * w27;
                     }
                 }
             }
+            b16 += bn17;
         }
     }
-    if let ::core::option::Option::Some(grad18) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad28) = grads.w.as_deref_mut() {
         let mut o = 0usize;
         for j in 0..7 {
             let mut acc = 0.0_f32;
-            let lo20 = 0;
-            let hi21 = n - 7;
-            if lo20 <= hi21 {
-                let i = lo20;
-                let n22 = (hi21 - lo20 + 1) as usize;
-                let y_row23 = &inputs.y[(i + j) as usize..][..n22];
-                let x_row24 = &seeds.x[i as usize..][..n22];
-                let mut lanes25 = [0.0_f32; 8];
-                for c26 in 0..n22 / 8 {
-                    let y_row23_8 = &y_row23[8 * c26..][..8];
-                    let x_row24_8 = &x_row24[8 * c26..][..8];
-                    for l27 in 0..8 {
-                        lanes25[l27] += x_row24_8[l27] * y_row23_8[l27];
+            let lo30 = 0;
+            let hi31 = n - 7;
+            if lo30 <= hi31 {
+                let i = lo30;
+                let n32 = (hi31 - lo30 + 1) as usize;
+                let y_row33 = &inputs.y[(i + j) as usize..][..n32];
+                let x_row34 = &seeds.x[i as usize..][..n32];
+                let mut lanes35 = [0.0_f32; 8];
+                for c36 in 0..n32 / 8 {
+                    let y_row33_8 = &y_row33[8 * c36..][..8];
+                    let x_row34_8 = &x_row34[8 * c36..][..8];
+                    for l37 in 0..8 {
+                        lanes35[l37] += x_row34_8[l37] * y_row33_8[l37];
                     }
                 }
-                for t19 in n22 / 8 * 8..n22 {
-                    acc += x_row24[t19] * y_row23[t19];
+                for t29 in n32 / 8 * 8..n32 {
+                    acc += x_row34[t29] * y_row33[t29];
                 }
                 acc
-                    += ((lanes25[0] + lanes25[1]) + (lanes25[2] + lanes25[3]))
-                        + ((lanes25[4] + lanes25[5]) + (lanes25[6] + lanes25[7]));
+                    += ((lanes35[0] + lanes35[1]) + (lanes35[2] + lanes35[3]))
+                        + ((lanes35[4] + lanes35[5]) + (lanes35[6] + lanes35[7]));
             }
-            grad18[o] += acc;
+            grad28[o] += acc;
             o += 1;
         }
     }

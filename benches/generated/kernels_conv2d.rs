@@ -115,70 +115,75 @@ pub fn forward_threads(
                         let len5 = dim(W);
                         let row4 = &mut x_part3[((((n - first1) * K + k) * H + i) * W)
                             as usize..][..len5];
-                        row4.fill(0.0_f32);
-                        if len5 > 0 {
+                        let mut b6 = 0usize;
+                        while b6 < len5 {
+                            let bn7 = (len5 - b6).min(1024);
+                            let block8 = &mut row4[b6..][..bn7];
+                            let blo9 = b6 as i64;
+                            let bhi10 = blo9 + bn7 as i64 - 1;
+                            block8.fill(0.0_f32);
                             for a in 0..3 {
                                 if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
                                     for b in 0..3 {
-                                        let lo7 = (-b + 1).max(0);
-                                        let hi8 = (W - 1).min(W - b);
-                                        if lo7 <= hi8 {
-                                            let j = lo7;
-                                            let n9 = (hi8 - lo7 + 1) as usize;
-                                            let seg10 = &mut row4[j as usize..][..n9];
-                                            let mut t011 = 0usize;
-                                            while t011 + 32 <= n9 {
-                                                let j = j + t011 as i64;
-                                                let mut tile12 = [0.0_f32; 32];
-                                                let mut off17 = (n * C * H + (a + i - 1)) * W + (b + j - 1);
-                                                let mut off19 = (k * C * 3 + a) * 3 + b;
+                                        let lo12 = (-b + 1).max(blo9);
+                                        let hi13 = (W - b).min(bhi10);
+                                        if lo12 <= hi13 {
+                                            let j = lo12;
+                                            let n14 = (hi13 - lo12 + 1) as usize;
+                                            let seg15 = &mut block8[(j - blo9) as usize..][..n14];
+                                            let mut t016 = 0usize;
+                                            while t016 + 32 <= n14 {
+                                                let j = j + t016 as i64;
+                                                let mut tile17 = [0.0_f32; 32];
+                                                let mut off22 = (n * C * H + (a + i - 1)) * W + (b + j - 1);
+                                                let mut off24 = (k * C * 3 + a) * 3 + b;
                                                 for _ in 0..C {
-                                                    let y18 = &inputs.y[off17 as usize..][..32];
-                                                    let w20 = inputs.w[off19 as usize];
-                                                    for l13 in 0..32 {
-                                                        tile12[l13] += w20 * y18[l13];
+                                                    let y23 = &inputs.y[off22 as usize..][..32];
+                                                    let w25 = inputs.w[off24 as usize];
+                                                    for l18 in 0..32 {
+                                                        tile17[l18] += w25 * y23[l18];
                                                     }
-                                                    off17 += H * W;
-                                                    off19 += 9;
+                                                    off22 += H * W;
+                                                    off24 += 9;
                                                 }
-                                                let out14 = &mut seg10[t011..][..32];
-                                                for l13 in 0..32 {
-                                                    out14[l13] += tile12[l13];
+                                                let out19 = &mut seg15[t016..][..32];
+                                                for l18 in 0..32 {
+                                                    out19[l18] += tile17[l18];
                                                 }
-                                                t011 += 32;
+                                                t016 += 32;
                                             }
-                                            while t011 + 8 <= n9 {
-                                                let j = j + t011 as i64;
-                                                let mut tile12 = [0.0_f32; 8];
-                                                let mut off21 = (n * C * H + (a + i - 1)) * W + (b + j - 1);
-                                                let mut off23 = (k * C * 3 + a) * 3 + b;
+                                            while t016 + 8 <= n14 {
+                                                let j = j + t016 as i64;
+                                                let mut tile17 = [0.0_f32; 8];
+                                                let mut off26 = (n * C * H + (a + i - 1)) * W + (b + j - 1);
+                                                let mut off28 = (k * C * 3 + a) * 3 + b;
                                                 for _ in 0..C {
-                                                    let y22 = &inputs.y[off21 as usize..][..8];
-                                                    let w24 = inputs.w[off23 as usize];
-                                                    for l13 in 0..8 {
-                                                        tile12[l13] += w24 * y22[l13];
+                                                    let y27 = &inputs.y[off26 as usize..][..8];
+                                                    let w29 = inputs.w[off28 as usize];
+                                                    for l18 in 0..8 {
+                                                        tile17[l18] += w29 * y27[l18];
                                                     }
-                                                    off21 += H * W;
-                                                    off23 += 9;
+                                                    off26 += H * W;
+                                                    off28 += 9;
                                                 }
-                                                let out14 = &mut seg10[t011..][..8];
-                                                for l13 in 0..8 {
-                                                    out14[l13] += tile12[l13];
+                                                let out19 = &mut seg15[t016..][..8];
+                                                for l18 in 0..8 {
+                                                    out19[l18] += tile17[l18];
                                                 }
-                                                t011 += 8;
+                                                t016 += 8;
                                             }
-                                            if t011 < n9 {
-                                                let j = j + t011 as i64;
-                                                let rest15 = n9 - t011;
-                                                let out14 = &mut seg10[t011..][..rest15];
+                                            if t016 < n14 {
+                                                let j = j + t016 as i64;
+                                                let rest20 = n14 - t016;
+                                                let out19 = &mut seg15[t016..][..rest20];
                                                 for c in 0..C {
-                                                    let y_row25 = &inputs
+                                                    let y_row30 = &inputs
                                                         .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
-                                                        as usize..][..rest15];
-                                                    let w26 = inputs
+                                                        as usize..][..rest20];
+                                                    let w31 = inputs
                                                         .w[(((k * C + c) * 3 + a) * 3 + b) as usize];
-                                                    for t16 in 0..rest15 {
-                                                        out14[t16] += w26 * y_row25[t16];
+                                                    for t21 in 0..rest20 {
+                                                        out19[t21] += w31 * y_row30[t21];
                                                     }
                                                 }
                                             }
@@ -186,6 +191,7 @@ pub fn forward_threads(
                                     }
                                 }
                             }
+                            b6 += bn7;
                         }
                     }
                 }
@@ -291,88 +297,94 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), tensor_len(&[9, dim(K), dim(C)]));
     }
-    if let ::core::option::Option::Some(grad27) = grads.y.as_deref_mut() {
+    if let ::core::option::Option::Some(grad32) = grads.y.as_deref_mut() {
         split_rows(
-            &mut grad27[..],
+            &mut grad32[..],
             dim(N),
             threads,
-            |first28: usize, count29: usize, grad27: &mut [f32]| {
-                let first28 = first28 as i64;
-                let count29 = count29 as i64;
-                for l in first28..count29 + first28 {
+            |first33: usize, count34: usize, grad32: &mut [f32]| {
+                let first33 = first33 as i64;
+                let count34 = count34 as i64;
+                for l in first33..count34 + first33 {
                     for m in 0..C {
                         for p in 0..H {
-                            let len31 = dim(W);
-                            let row30 = &mut grad27[((((l - first28) * C + m) * H + p)
-                                * W) as usize..][..len31];
-                            if len31 > 0 {
+                            let len36 = dim(W);
+                            let row35 = &mut grad32[((((l - first33) * C + m) * H + p)
+                                * W) as usize..][..len36];
+                            let mut b37 = 0usize;
+                            while b37 < len36 {
+                                let bn38 = (len36 - b37).min(1024);
+                                let block39 = &mut row35[b37..][..bn38];
+                                let blo40 = b37 as i64;
+                                let bhi41 = blo40 + bn38 as i64 - 1;
                                 for a in (p - H + 2).max(0)..(p + 1).min(2) + 1 {
                                     for b in (-W + 2).max(0)..W.min(2) + 1 {
-                                        let lo33 = (b - 1).max(0);
-                                        let hi34 = (W + b - 2).min(W - 1);
-                                        if lo33 <= hi34 {
-                                            let q = lo33;
-                                            let n35 = (hi34 - lo33 + 1) as usize;
-                                            let seg36 = &mut row30[q as usize..][..n35];
-                                            let mut t037 = 0usize;
-                                            while t037 + 32 <= n35 {
-                                                let q = q + t037 as i64;
-                                                let mut tile38 = [0.0_f32; 32];
-                                                let mut off43 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
-                                                let mut off45 = (m * 3 + a) * 3 + b;
+                                        let lo43 = (b - 1).max(blo40);
+                                        let hi44 = (W + b - 2).min(bhi41);
+                                        if lo43 <= hi44 {
+                                            let q = lo43;
+                                            let n45 = (hi44 - lo43 + 1) as usize;
+                                            let seg46 = &mut block39[(q - blo40) as usize..][..n45];
+                                            let mut t047 = 0usize;
+                                            while t047 + 32 <= n45 {
+                                                let q = q + t047 as i64;
+                                                let mut tile48 = [0.0_f32; 32];
+                                                let mut off53 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
+                                                let mut off55 = (m * 3 + a) * 3 + b;
                                                 for _ in 0..K {
-                                                    let x44 = &seeds.x[off43 as usize..][..32];
-                                                    let w46 = inputs.w[off45 as usize];
-                                                    for l39 in 0..32 {
-                                                        tile38[l39] += x44[l39] * w46;
+                                                    let x54 = &seeds.x[off53 as usize..][..32];
+                                                    let w56 = inputs.w[off55 as usize];
+                                                    for l49 in 0..32 {
+                                                        tile48[l49] += x54[l49] * w56;
                                                     }
-                                                    off43 += H * W;
-                                                    off45 += 9 * C;
+                                                    off53 += H * W;
+                                                    off55 += 9 * C;
                                                 }
-                                                let out40 = &mut seg36[t037..][..32];
-                                                for l39 in 0..32 {
-                                                    out40[l39] += tile38[l39];
+                                                let out50 = &mut seg46[t047..][..32];
+                                                for l49 in 0..32 {
+                                                    out50[l49] += tile48[l49];
                                                 }
-                                                t037 += 32;
+                                                t047 += 32;
                                             }
-                                            while t037 + 8 <= n35 {
-                                                let q = q + t037 as i64;
-                                                let mut tile38 = [0.0_f32; 8];
-                                                let mut off47 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
-                                                let mut off49 = (m * 3 + a) * 3 + b;
+                                            while t047 + 8 <= n45 {
+                                                let q = q + t047 as i64;
+                                                let mut tile48 = [0.0_f32; 8];
+                                                let mut off57 = (l * K * H + (p - a + 1)) * W + (q - b + 1);
+                                                let mut off59 = (m * 3 + a) * 3 + b;
                                                 for _ in 0..K {
-                                                    let x48 = &seeds.x[off47 as usize..][..8];
-                                                    let w50 = inputs.w[off49 as usize];
-                                                    for l39 in 0..8 {
-                                                        tile38[l39] += x48[l39] * w50;
+                                                    let x58 = &seeds.x[off57 as usize..][..8];
+                                                    let w60 = inputs.w[off59 as usize];
+                                                    for l49 in 0..8 {
+                                                        tile48[l49] += x58[l49] * w60;
                                                     }
-                                                    off47 += H * W;
-                                                    off49 += 9 * C;
+                                                    off57 += H * W;
+                                                    off59 += 9 * C;
                                                 }
-                                                let out40 = &mut seg36[t037..][..8];
-                                                for l39 in 0..8 {
-                                                    out40[l39] += tile38[l39];
+                                                let out50 = &mut seg46[t047..][..8];
+                                                for l49 in 0..8 {
+                                                    out50[l49] += tile48[l49];
                                                 }
-                                                t037 += 8;
+                                                t047 += 8;
                                             }
-                                            if t037 < n35 {
-                                                let q = q + t037 as i64;
-                                                let rest41 = n35 - t037;
-                                                let out40 = &mut seg36[t037..][..rest41];
+                                            if t047 < n45 {
+                                                let q = q + t047 as i64;
+                                                let rest51 = n45 - t047;
+                                                let out50 = &mut seg46[t047..][..rest51];
                                                 for k in 0..K {
-                                                    let x_row51 = &seeds
+                                                    let x_row61 = &seeds
                                                         .x[(((l * K + k) * H + (p - a + 1)) * W + (q - b + 1))
-                                                        as usize..][..rest41];
-                                                    let w52 = inputs
+                                                        as usize..][..rest51];
+                                                    let w62 = inputs
                                                         .w[(((k * C + m) * 3 + a) * 3 + b) as usize];
-                                                    for t42 in 0..rest41 {
-                                                        out40[t42] += x_row51[t42] * w52;
+                                                    for t52 in 0..rest51 {
+                                                        out50[t52] += x_row61[t52] * w62;
                                                     }
                                                 }
                                             }
                                         }
                                     }
                                 }
+                                b37 += bn38;
                             }
                         }
                     }
@@ -380,16 +392,16 @@ pub fn backward_threads(
             },
         );
     }
-    if let ::core::option::Option::Some(grad53) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad63) = grads.w.as_deref_mut() {
         split_rows(
-            &mut grad53[..],
+            &mut grad63[..],
             dim(K),
             threads,
-            |first56: usize, count57: usize, grad53: &mut [f32]| {
-                let first56 = first56 as i64;
-                let count57 = count57 as i64;
+            |first66: usize, count67: usize, grad63: &mut [f32]| {
+                let first66 = first66 as i64;
+                let count67 = count67 as i64;
                 let mut o = 0usize;
-                for l in first56..count57 + first56 {
+                for l in first66..count67 + first66 {
                     for m in 0..C {
                         for p in 0..3 {
                             for q in 0..3 {
@@ -397,35 +409,35 @@ pub fn backward_threads(
                                 for n in 0..N {
                                     for i in 0..H {
                                         if 0 <= (i + p - 1) && (i + p - 1) <= (H - 1) {
-                                            let lo59 = (-q + 1).max(0);
-                                            let hi60 = (W - 1).min(W - q);
-                                            if lo59 <= hi60 {
-                                                let j = lo59;
-                                                let n61 = (hi60 - lo59 + 1) as usize;
-                                                let y_row62 = &inputs
+                                            let lo69 = (-q + 1).max(0);
+                                            let hi70 = (W - 1).min(W - q);
+                                            if lo69 <= hi70 {
+                                                let j = lo69;
+                                                let n71 = (hi70 - lo69 + 1) as usize;
+                                                let y_row72 = &inputs
                                                     .y[(((n * C + m) * H + (i + p - 1)) * W + (j + q - 1))
-                                                    as usize..][..n61];
-                                                let x_row63 = &seeds
-                                                    .x[(((n * K + l) * H + i) * W + j) as usize..][..n61];
-                                                let mut lanes64 = [0.0_f32; 8];
-                                                for c65 in 0..n61 / 8 {
-                                                    let y_row62_8 = &y_row62[8 * c65..][..8];
-                                                    let x_row63_8 = &x_row63[8 * c65..][..8];
-                                                    for l66 in 0..8 {
-                                                        lanes64[l66] += x_row63_8[l66] * y_row62_8[l66];
+                                                    as usize..][..n71];
+                                                let x_row73 = &seeds
+                                                    .x[(((n * K + l) * H + i) * W + j) as usize..][..n71];
+                                                let mut lanes74 = [0.0_f32; 8];
+                                                for c75 in 0..n71 / 8 {
+                                                    let y_row72_8 = &y_row72[8 * c75..][..8];
+                                                    let x_row73_8 = &x_row73[8 * c75..][..8];
+                                                    for l76 in 0..8 {
+                                                        lanes74[l76] += x_row73_8[l76] * y_row72_8[l76];
                                                     }
                                                 }
-                                                for t58 in n61 / 8 * 8..n61 {
-                                                    acc += x_row63[t58] * y_row62[t58];
+                                                for t68 in n71 / 8 * 8..n71 {
+                                                    acc += x_row73[t68] * y_row72[t68];
                                                 }
                                                 acc
-                                                    += ((lanes64[0] + lanes64[1]) + (lanes64[2] + lanes64[3]))
-                                                        + ((lanes64[4] + lanes64[5]) + (lanes64[6] + lanes64[7]));
+                                                    += ((lanes74[0] + lanes74[1]) + (lanes74[2] + lanes74[3]))
+                                                        + ((lanes74[4] + lanes74[5]) + (lanes74[6] + lanes74[7]));
                                             }
                                         }
                                     }
                                 }
-                                grad53[o] += acc;
+                                grad63[o] += acc;
                                 o += 1;
                             }
                         }

@@ -112,28 +112,34 @@ pub fn forward_threads(
                         let len5 = dim(W);
                         let row4 = &mut x_part3[((((n - first1) * C + c) * H + i) * W)
                             as usize..][..len5];
-                        row4.fill(0.0_f32);
-                        if len5 > 0 {
+                        let mut b6 = 0usize;
+                        while b6 < len5 {
+                            let bn7 = (len5 - b6).min(1024);
+                            let block8 = &mut row4[b6..][..bn7];
+                            let blo9 = b6 as i64;
+                            let bhi10 = blo9 + bn7 as i64 - 1;
+                            block8.fill(0.0_f32);
                             for a in 0..3 {
                                 if 0 <= (a + i - 1) && (a + i - 1) <= (H - 1) {
                                     for b in 0..3 {
-                                        let lo7 = (-b + 1).max(0);
-                                        let hi8 = (W - 1).min(W - b);
-                                        if lo7 <= hi8 {
-                                            let j = lo7;
-                                            let n9 = (hi8 - lo7 + 1) as usize;
-                                            let seg10 = &mut row4[j as usize..][..n9];
-                                            let y_row11 = &inputs
+                                        let lo12 = (-b + 1).max(blo9);
+                                        let hi13 = (W - b).min(bhi10);
+                                        if lo12 <= hi13 {
+                                            let j = lo12;
+                                            let n14 = (hi13 - lo12 + 1) as usize;
+                                            let seg15 = &mut block8[(j - blo9) as usize..][..n14];
+                                            let y_row16 = &inputs
                                                 .y[(((n * C + c) * H + (a + i - 1)) * W + (b + j - 1))
-                                                as usize..][..n9];
-                                            let w12 = inputs.w[((c * 3 + a) * 3 + b) as usize];
-                                            for t6 in 0..n9 {
-                                                seg10[t6] += w12 * y_row11[t6];
+                                                as usize..][..n14];
+                                            let w17 = inputs.w[((c * 3 + a) * 3 + b) as usize];
+                                            for t11 in 0..n14 {
+                                                seg15[t11] += w17 * y_row16[t11];
                                             }
                                         }
                                     }
                                 }
                             }
+                            b6 += bn7;
                         }
                     }
                 }
@@ -238,39 +244,45 @@ pub fn backward_threads(
     if let ::core::option::Option::Some(g) = grads.w.as_deref() {
         check_len("grads.w (`w`)", g.len(), tensor_len(&[9, dim(C)]));
     }
-    if let ::core::option::Option::Some(grad13) = grads.y.as_deref_mut() {
+    if let ::core::option::Option::Some(grad18) = grads.y.as_deref_mut() {
         split_rows(
-            &mut grad13[..],
+            &mut grad18[..],
             dim(N),
             threads,
-            |first14: usize, count15: usize, grad13: &mut [f32]| {
-                let first14 = first14 as i64;
-                let count15 = count15 as i64;
-                for k in first14..count15 + first14 {
+            |first19: usize, count20: usize, grad18: &mut [f32]| {
+                let first19 = first19 as i64;
+                let count20 = count20 as i64;
+                for k in first19..count20 + first19 {
                     for l in 0..C {
                         for m in 0..H {
-                            let len17 = dim(W);
-                            let row16 = &mut grad13[((((k - first14) * C + l) * H + m)
-                                * W) as usize..][..len17];
-                            if len17 > 0 {
+                            let len22 = dim(W);
+                            let row21 = &mut grad18[((((k - first19) * C + l) * H + m)
+                                * W) as usize..][..len22];
+                            let mut b23 = 0usize;
+                            while b23 < len22 {
+                                let bn24 = (len22 - b23).min(1024);
+                                let block25 = &mut row21[b23..][..bn24];
+                                let blo26 = b23 as i64;
+                                let bhi27 = blo26 + bn24 as i64 - 1;
                                 for a in (m - H + 2).max(0)..(m + 1).min(2) + 1 {
                                     for b in (-W + 2).max(0)..W.min(2) + 1 {
-                                        let lo19 = (b - 1).max(0);
-                                        let hi20 = (W + b - 2).min(W - 1);
-                                        if lo19 <= hi20 {
-                                            let p = lo19;
-                                            let n21 = (hi20 - lo19 + 1) as usize;
-                                            let seg22 = &mut row16[p as usize..][..n21];
-                                            let x_row23 = &seeds
+                                        let lo29 = (b - 1).max(blo26);
+                                        let hi30 = (W + b - 2).min(bhi27);
+                                        if lo29 <= hi30 {
+                                            let p = lo29;
+                                            let n31 = (hi30 - lo29 + 1) as usize;
+                                            let seg32 = &mut block25[(p - blo26) as usize..][..n31];
+                                            let x_row33 = &seeds
                                                 .x[(((k * C + l) * H + (m - a + 1)) * W + (p - b + 1))
-                                                as usize..][..n21];
-                                            let w24 = inputs.w[((l * 3 + a) * 3 + b) as usize];
-                                            for t18 in 0..n21 {
-                                                seg22[t18] += x_row23[t18] * w24;
+                                                as usize..][..n31];
+                                            let w34 = inputs.w[((l * 3 + a) * 3 + b) as usize];
+                                            for t28 in 0..n31 {
+                                                seg32[t28] += x_row33[t28] * w34;
                                             }
                                         }
                                     }
                                 }
+                                b23 += bn24;
                             }
                         }
                     }
@@ -278,51 +290,51 @@ pub fn backward_threads(
             },
         );
     }
-    if let ::core::option::Option::Some(grad25) = grads.w.as_deref_mut() {
+    if let ::core::option::Option::Some(grad35) = grads.w.as_deref_mut() {
         split_rows(
-            &mut grad25[..],
+            &mut grad35[..],
             dim(C),
             threads,
-            |first28: usize, count29: usize, grad25: &mut [f32]| {
-                let first28 = first28 as i64;
-                let count29 = count29 as i64;
+            |first38: usize, count39: usize, grad35: &mut [f32]| {
+                let first38 = first38 as i64;
+                let count39 = count39 as i64;
                 let mut o = 0usize;
-                for k in first28..count29 + first28 {
+                for k in first38..count39 + first38 {
                     for l in 0..3 {
                         for m in 0..3 {
                             let mut acc = 0.0_f32;
                             for n in 0..N {
                                 for i in 0..H {
                                     if 0 <= (i + l - 1) && (i + l - 1) <= (H - 1) {
-                                        let lo31 = (-m + 1).max(0);
-                                        let hi32 = (W - 1).min(W - m);
-                                        if lo31 <= hi32 {
-                                            let j = lo31;
-                                            let n33 = (hi32 - lo31 + 1) as usize;
-                                            let y_row34 = &inputs
+                                        let lo41 = (-m + 1).max(0);
+                                        let hi42 = (W - 1).min(W - m);
+                                        if lo41 <= hi42 {
+                                            let j = lo41;
+                                            let n43 = (hi42 - lo41 + 1) as usize;
+                                            let y_row44 = &inputs
                                                 .y[(((n * C + k) * H + (i + l - 1)) * W + (j + m - 1))
-                                                as usize..][..n33];
-                                            let x_row35 = &seeds
-                                                .x[(((n * C + k) * H + i) * W + j) as usize..][..n33];
-                                            let mut lanes36 = [0.0_f32; 8];
-                                            for c37 in 0..n33 / 8 {
-                                                let y_row34_8 = &y_row34[8 * c37..][..8];
-                                                let x_row35_8 = &x_row35[8 * c37..][..8];
-                                                for l38 in 0..8 {
-                                                    lanes36[l38] += x_row35_8[l38] * y_row34_8[l38];
+                                                as usize..][..n43];
+                                            let x_row45 = &seeds
+                                                .x[(((n * C + k) * H + i) * W + j) as usize..][..n43];
+                                            let mut lanes46 = [0.0_f32; 8];
+                                            for c47 in 0..n43 / 8 {
+                                                let y_row44_8 = &y_row44[8 * c47..][..8];
+                                                let x_row45_8 = &x_row45[8 * c47..][..8];
+                                                for l48 in 0..8 {
+                                                    lanes46[l48] += x_row45_8[l48] * y_row44_8[l48];
                                                 }
                                             }
-                                            for t30 in n33 / 8 * 8..n33 {
-                                                acc += x_row35[t30] * y_row34[t30];
+                                            for t40 in n43 / 8 * 8..n43 {
+                                                acc += x_row45[t40] * y_row44[t40];
                                             }
                                             acc
-                                                += ((lanes36[0] + lanes36[1]) + (lanes36[2] + lanes36[3]))
-                                                    + ((lanes36[4] + lanes36[5]) + (lanes36[6] + lanes36[7]));
+                                                += ((lanes46[0] + lanes46[1]) + (lanes46[2] + lanes46[3]))
+                                                    + ((lanes46[4] + lanes46[5]) + (lanes46[6] + lanes46[7]));
                                         }
                                     }
                                 }
                             }
-                            grad25[o] += acc;
+                            grad35[o] += acc;
                             o += 1;
                         }
                     }

@@ -98,6 +98,11 @@ struct Stepped {
 /// f32 (eight registers of f64), then one.
 const TILES: [usize; 2] = [32, 8];
 
+/// Elements of a long row per block when several passes go over it (see
+/// [`Gen::row_emit`]): 4 KiB of f32, so that the block and the slices the
+/// passes read stay in L1 together.
+const ROW_BLOCK: usize = 1024;
+
 /// A term after analysis.
 struct Plan<'e> {
     /// Sums outermost first, with bounds free of the row index.
@@ -456,33 +461,87 @@ impl<'m> Gen<'m> {
         // A forward row is overwritten by its first term when that covers
         // the whole row, else zeroed first.
         let assign_first = matches!(init, RowInit::Zero) && plans.first().is_some_and(Plan::once);
+        // A row that several passes go over (the zeroing, the seed, each
+        // term and each iteration of a term's sums) runs in blocks, every
+        // pass over one block before the next, so that the block stays in
+        // L1 between the passes: a 1-D convolution over a long signal
+        // otherwise streams the whole row through memory once per tap.
+        let init_pass = match &init {
+            RowInit::Keep => 0,
+            RowInit::Zero => usize::from(!assign_first),
+            RowInit::Seed(_) => 1,
+        };
+        let passes = init_pass
+            + plans
+                .iter()
+                .map(|p| if p.sums.is_empty() { 1 } else { 2 })
+                .sum::<usize>();
+        let blocked = passes >= 2;
+        // The row, or the current block of it: its slice, length, and the
+        // range of the row index it covers.
+        let (part, part_len, part_range, b0) = if blocked {
+            let (b0, bn, part) = (self.fresh("b"), self.fresh("bn"), self.fresh("block"));
+            let (blo, bhi) = (self.fresh("blo"), self.fresh("bhi"));
+            let range = Range {
+                lo: Poly::var(&blo),
+                hi: Poly::var(&bhi),
+            };
+            (part, bn, range, Some((b0, blo, bhi)))
+        } else {
+            (row.clone(), len.text.clone(), vr.clone(), None)
+        };
+        let mut inner = Vec::new();
         match &init {
             RowInit::Keep => {}
             RowInit::Zero if assign_first => {}
-            RowInit::Zero => body.push(format!("{row}.fill({});", self.zero().text)),
+            RowInit::Zero => inner.push(format!("{part}.fill({});", self.zero().text)),
             RowInit::Seed(seed) => {
                 let (s, o) = (self.fresh("s"), self.fresh("o"));
-                body.push(format!(
-                    "for ({o}, {s}) in {row}.iter_mut().zip({}) {{ *{o} += *{s}; }}",
-                    Self::slice(seed, &seed_base, &len.text, false)
+                let mut seed_row = Self::slice(seed, &seed_base, &len.text, false);
+                if let Some((b0, _, _)) = &b0 {
+                    let name = self.fresh("seed_row");
+                    body.push(format!("let {name} = {seed_row};"));
+                    seed_row = format!("&{name}[{b0}..][..{part_len}]");
+                }
+                inner.push(format!(
+                    "for ({o}, {s}) in {part}.iter_mut().zip({seed_row}) {{ *{o} += *{s}; }}"
                 ));
             }
         }
         let mut terms = Vec::new();
         for (k, plan) in plans.iter().enumerate() {
             let mode = Mode::Write {
-                row: &row,
-                row_len: &len.text,
+                row: &part,
+                row_len: &part_len,
                 assign: k == 0 && assign_first,
             };
-            terms.extend(self.row_term(v, vr, plan, mode)?);
+            terms.extend(self.row_term(v, &part_range, plan, mode)?);
         }
-        if len.text.parse::<i64>().is_ok_and(|c| c > 0) {
-            body.extend(terms);
-        } else {
+        inner.extend(terms);
+        match &b0 {
+            Some((b0, blo, bhi)) => {
+                let (bn, lo) = (&part_len, self.poly(&vr.lo));
+                let code = inner.join(" ");
+                // The block's first and last row index, where the terms
+                // use them (`bhi` is `blo`'s last).
+                let hi_line = bind_if_used(bhi, &format!("{blo} + {bn} as i64 - 1"), &code);
+                let lo_line = bind_if_used(blo, &at_position(&lo, b0), &(hi_line.clone() + &code));
+                body.push(format!("let mut {b0} = 0usize;"));
+                body.push(format!(
+                    "while {b0} < {len} {{ \
+                         let {bn} = ({len} - {b0}).min({ROW_BLOCK}); \
+                         let {part} = &mut {row}[{b0}..][..{bn}]; \
+                         {lo_line} {hi_line} \
+                         {code} \
+                         {b0} += {bn}; \
+                     }}",
+                    len = len.text,
+                ));
+            }
+            None if len.text.parse::<i64>().is_ok_and(|c| c > 0) => body.extend(inner),
             // An empty row reads nothing (its first element's offsets may be
             // out of range).
-            body.push(format!("if {} > 0 {{ {} }}", len.text, terms.join(" ")));
+            None => body.push(format!("if {} > 0 {{ {} }}", len.text, inner.join(" "))),
         }
         // The outer target loops.
         let mut lines = body;
