@@ -5,6 +5,7 @@
 //! sharegrad derive [FILE] [--out DIR]     NAME.tex, NAME.pdf, NAME.rs
 //! ```
 
+use crate::note;
 use sharegrad_core::codegen;
 use sharegrad_core::latex::{self, LatexOptions, Mode};
 use sharegrad_core::Model;
@@ -77,7 +78,7 @@ pub fn derive(model: &Model, name: &str, dir: &Path) -> Result<(), String> {
         },
     );
     write_file(&tex_path, &tex)?;
-    eprintln!("wrote {}", tex_path.display());
+    note(&format!("wrote {}\n", tex_path.display()));
 
     let rs_path = dir.join(format!("{name}.rs"));
     let opts = codegen::Options {
@@ -87,21 +88,21 @@ pub fn derive(model: &Model, name: &str, dir: &Path) -> Result<(), String> {
     match codegen::module_source(model, &opts) {
         Ok(src) => {
             write_file(&rs_path, &src)?;
-            eprintln!("wrote {}", rs_path.display());
+            note(&format!("wrote {}\n", rs_path.display()));
         }
-        Err(e) => eprintln!("note: no {name}.rs: {e}"),
+        Err(e) => note(&format!("note: no {name}.rs: {e}\n")),
     }
 
     if !on_path("pdflatex") {
-        eprintln!(
-            "note: pdflatex is not on PATH, so no {name}.pdf; install TeX Live (Debian: texlive-latex-base texlive-latex-recommended) or compile {} yourself",
+        note(&format!(
+            "note: pdflatex is not on PATH, so no {name}.pdf; install TeX Live (Debian: texlive-latex-base texlive-latex-recommended) or compile {} yourself\n",
             tex_path.display()
-        );
+        ));
         return Ok(());
     }
-    eprintln!("compiling {name}.tex with pdflatex...");
+    note(&format!("compiling {name}.tex with pdflatex...\n"));
     let pdf = compile_pdf(&tex_path, dir)?;
-    eprintln!("wrote {}", pdf.display());
+    note(&format!("wrote {}\n", pdf.display()));
     Ok(())
 }
 

@@ -175,11 +175,11 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(msg)) => {
-            eprintln!("error: {msg}\n\n{}", usage());
+            note(&format!("error: {msg}\n\n{}\n", usage()));
             ExitCode::from(2)
         }
         Err(Failure::Reported(text)) => {
-            eprint!("{text}");
+            note(&text);
             ExitCode::from(1)
         }
     }
@@ -210,6 +210,15 @@ fn emit(text: &str) -> Result<(), Failure> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// Writes to standard error, ignoring failures: a closed or broken stderr
+/// (`2>&1 | head -1`) must not turn a reported error into a panic
+/// (`eprint!` panics there), and there is nowhere left to report it.
+pub(crate) fn note(text: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 fn read_stdin() -> Result<String, Failure> {
@@ -403,7 +412,10 @@ fn run_rust(a: &Args) -> Result<(), Failure> {
     let text = rust_cmd::module(&model, real, gemm)
         .map_err(|e| Failure::Reported(format!("error: {e}\n")))?;
     if gemm && text.contains(sharegrad_core::codegen::NO_GEMM_NOTE) {
-        eprintln!("note: {}", sharegrad_core::codegen::NO_GEMM_NOTE);
+        note(&format!(
+            "note: {}\n",
+            sharegrad_core::codegen::NO_GEMM_NOTE
+        ));
     }
     emit(&text)?;
     Ok(())

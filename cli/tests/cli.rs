@@ -540,12 +540,7 @@ fn a_closed_pipe_is_not_a_panic() {
         text.push_str(&format!("z^{{{k}}}_i = z^{{{}}}_i\n", k - 1));
     }
     std::fs::write(&model, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sharegrad"))
-        .args(["check", model.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("runs");
+    let mut child = check_piped(&model);
     let mut first = [0u8; 16];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
     assert_eq!(&first[..7], b"sizes: ");
@@ -554,4 +549,36 @@ fn a_closed_pipe_is_not_a_panic() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// The same on standard error (`sharegrad check bad.eq 2>&1 | head -1`):
+/// the errors are reported as far as the reader takes them, the exit code
+/// stays 1, and nothing panics on the pipe (exit 101 before).
+#[test]
+fn a_closed_error_pipe_is_not_a_panic() {
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-epipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("undeclared.eq");
+    // Thousands of errors: far more than a pipe buffers.
+    let text: String = (0..3000).map(|_| "x_i = q_i\n").collect();
+    std::fs::write(&model, text).unwrap();
+    let mut child = check_piped(&model);
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(child.stderr.as_mut().unwrap(), &mut first).unwrap();
+    assert_eq!(&first, b"error:");
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{status}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `sharegrad check MODEL` with its standard output and error piped to us.
+fn check_piped(model: &std::path::Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_sharegrad"))
+        .arg("check")
+        .arg(model)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("runs")
 }
