@@ -1554,6 +1554,35 @@ impl<'s> Resolver<'s> {
     /// Integer expressions. In bounds and limits (`sizes_only`) every symbol
     /// is a size; in subscripts a symbol is a bound index variable, or a size.
     fn int_expr(&mut self, e: &ast::IntExpr, scope: &Scope, sizes_only: bool) -> Option<Poly> {
+        let p = self.int_expr_unchecked(e, scope, sizes_only)?;
+        // Each literal is at most MAX_INDEX_INT; a product or sum of them
+        // may not be (and the polynomial arithmetic saturates), so the
+        // result is checked too: a coefficient or constant beyond it would
+        // overflow index arithmetic at run time.
+        let limit = sharegrad_grammar::MAX_INDEX_INT;
+        if let Some((_, c)) = p.terms().find(|(_, c)| c.unsigned_abs() > limit as u64) {
+            let span = e.span();
+            let text = self.src.get(span.start..span.end).unwrap_or("").trim();
+            let value = if c.unsigned_abs() >= i64::MAX as u64 {
+                "an integer beyond i64".to_owned()
+            } else {
+                format!("the integer {c}")
+            };
+            self.err(
+                span,
+                format!("`{text}` gives {value}; integers in index expressions, bounds and limits are at most {limit}"),
+            );
+            return None;
+        }
+        Some(p)
+    }
+
+    fn int_expr_unchecked(
+        &mut self,
+        e: &ast::IntExpr,
+        scope: &Scope,
+        sizes_only: bool,
+    ) -> Option<Poly> {
         Some(match e {
             ast::IntExpr::Num(n, _) => Poly::int(*n),
             ast::IntExpr::Sym(id) => {

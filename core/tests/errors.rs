@@ -733,3 +733,29 @@ fn indices_run_together_get_a_comma_hint() {
     let (text, _) = errors("param W_{k,j}, 0 \\le k < 2, 0 \\le j < n\nx_k = \\sum_j W_{k+j} y_j");
     assert!(!text.contains("separate the indices"), "{text}");
 }
+
+/// Each literal is at most 2^31 - 1, and so is what products and sums of
+/// them give: `2147483647 2147483647 4 - 2147483647 2147483647 3` in a
+/// limit used to saturate at i64::MAX and sum `y_0` alone (found by an
+/// adversarial sweep). The caret is under the offending product.
+#[test]
+fn integers_that_index_arithmetic_would_overflow() {
+    let big = "integers in index expressions, bounds and limits are at most 2147483647";
+    // `x = \sum_{a=0}^{` is 16 characters, so the limit starts in column 17.
+    expect(
+        "x = \\sum_{a=0}^{2147483647 2147483647 4 - 2147483647 2147483647 3} y_a",
+        "`2147483647 2147483647 4` gives an integer beyond i64",
+        (3, 17),
+    );
+    expect("x_i = y_{65536 65536 i}, 0 \\le i < n", big, (3, 10));
+    let (text, _) = errors("x_i = y_{65536 65536 i}, 0 \\le i < n");
+    assert!(text.contains("gives the integer 4294967296"), "{text}");
+    expect("x_i = y_i, 0 \\le i < 2147483647 + 1", big, (3, 22));
+    expect(
+        "x_i = y_{i + 2147483647 + 2147483647}, 0 \\le i < n",
+        big,
+        (3, 10),
+    );
+    // At the limit, accepted (the range check then says what it says).
+    accepts("x_i = y_{i + 2147483647 - 2147483647}, 0 \\le i < n");
+}

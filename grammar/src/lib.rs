@@ -31,7 +31,7 @@ mod split;
 use ast::{File, Span, SyntaxError};
 use pest::Parser as _;
 
-pub use build::MAX_AST_DEPTH;
+pub use build::{MAX_AST_DEPTH, MAX_INDEX_INT};
 pub use split::MAX_NESTING;
 
 mod parser {
