@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 sharegrad::model! {
     mod blog_two_layers = "tests/fixtures/blog_two_layers/model.eq";
     mod conv1d_valid = "tests/fixtures/conv1d_valid/model.eq";
+    mod conv1d_strided = "examples/conv1d_strided.eq";
     mod conv2d_same_bias = "tests/fixtures/conv2d_same_bias/model.eq";
     mod dense_sigmoid_mse = "tests/fixtures/dense_sigmoid_mse/model.eq";
     mod maxpool1d_stride2 = "tests/fixtures/maxpool1d_stride2/model.eq";
@@ -435,6 +436,46 @@ fn model_rejects_a_size_beyond_i64() {
     let sizes = m::Sizes { L: usize::MAX };
     let mut values = m::Values::<f64> { x: Vec::new() };
     m::forward(&sizes, &m::Inputs { y: &[], w: &w }, &mut values);
+}
+
+/// A stride that is a size must be positive: 0 is a clear panic naming the
+/// stride, in `Values::new` (whose ranges divide by it) and in `forward`,
+/// not a bare division by zero inside the kernel.
+#[test]
+#[should_panic(
+    expected = "the sizes make the stride `s` of `i` in a read of `y` 0; strides must be positive"
+)]
+fn model_values_reject_a_zero_stride() {
+    use conv1d_strided as m;
+    let _ = m::Values::<f64>::new(&m::Sizes {
+        L: 5,
+        K: 2,
+        d: 1,
+        p: 0,
+        s: 0,
+    });
+}
+
+#[test]
+#[should_panic(
+    expected = "the sizes make the stride `d` of `a` in a read of `y` 0; strides must be positive"
+)]
+fn model_forward_rejects_a_zero_dilation() {
+    use conv1d_strided as m;
+    let sizes = m::Sizes {
+        L: 5,
+        K: 2,
+        d: 0,
+        p: 0,
+        s: 1,
+    };
+    let inputs = m::Inputs {
+        y: &[1.0; 5],
+        w: &[1.0; 2],
+        b: &[0.0],
+    };
+    let mut values = m::Values::<f64> { x: vec![0.0; 5] };
+    m::forward(&sizes, &inputs, &mut values);
 }
 
 #[test]

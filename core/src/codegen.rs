@@ -31,6 +31,8 @@ use rows::{Chunk, RowInit, RowTerm};
 
 /// The `# Panics` sentence of a module whose sizes can leave a range with
 /// fewer than zero points.
+const STRIDE_DOC: &str =
+    " Also when a stride that is a size (`x_{s i + a}`) is not positive with these sizes.";
 const EXTENT_DOC: &str = " Also when the sizes leave an index range fewer than zero points (an input shorter than a kernel's reach, say): the message names the tensor and the range.";
 
 /// The lints the kernels allow: sizes keep the model's letters (`N`, `H`),
@@ -425,6 +427,7 @@ const RESERVED: &[&str] = &[
     "dim",
     "check_len",
     "check_extent",
+    "check_stride",
     "tensor_len",
     "size_i64",
     "sigma",
@@ -1508,6 +1511,7 @@ impl<'m> Gen<'m> {
 
     fn values_new(&mut self) -> String {
         self.sizes_used.clear();
+        let strides = self.stride_checks();
         let z = self.zero().text;
         let mut fields = String::new();
         for t in 0..self.p.tensors.len() {
@@ -1529,7 +1533,7 @@ impl<'m> Gen<'m> {
             ("", "")
         };
         format!(
-            "impl{impl_g} Values{ty} {{\n/// Zeroed buffers of the right lengths for `sizes`.\n#[allow(non_snake_case)]\n#[track_caller]\npub fn new(sizes: &Sizes) -> Self {{ {prologue} Values {{ {fields} }} }}\n}}\n"
+            "impl{impl_g} Values{ty} {{\n/// Zeroed buffers of the right lengths for `sizes`.\n#[allow(non_snake_case)]\n#[track_caller]\npub fn new(sizes: &Sizes) -> Self {{ {prologue} {strides} Values {{ {fields} }} }}\n}}\n"
         )
     }
 
@@ -1586,8 +1590,14 @@ impl<'m> Gen<'m> {
     /// (`0 <= i <= n - K` when the input is shorter than the kernel): the
     /// evaluator rejects such sizes, and the lengths alone would let the
     /// kernels run on empty buffers without a word.
-    fn extent_checks(&mut self) -> String {
-        let mut s = String::new();
+    fn extent_checks(&mut self) -> (String, String) {
+        // Strides first: the ranges may divide by them.
+        let mut s = self.stride_checks();
+        let mut doc = String::new();
+        if !s.is_empty() {
+            doc.push_str(STRIDE_DOC);
+        }
+        let strides = s.len();
         let mut seen = Vec::new();
         // Auxiliary tensors share their ranges with the user's.
         for tensor in self.p.tensors.iter().filter(|t| !t.auxiliary) {
@@ -1605,6 +1615,77 @@ impl<'m> Gen<'m> {
                 let e = self.poly(&extent);
                 let _ = write!(s, "check_extent({what:?}, {});", e.text);
             }
+        }
+        if s.len() > strides {
+            doc.insert_str(0, EXTENT_DOC);
+        }
+        (s, doc)
+    }
+
+    /// A panic for every stride that is a size (`x_{s i + a}`) and that the
+    /// sizes make zero or of the wrong sign: the gather form divides by it,
+    /// and so may the ranges (`\\lceil L/s \\rceil`), which would stop the
+    /// kernel with a bare division by zero.
+    fn stride_checks(&mut self) -> String {
+        let mut s = String::new();
+        let mut strides: Vec<(Poly, String, usize)> = Vec::new();
+        for st in &self.p.statements {
+            visit_expr(&st.rhs, &mut |x| {
+                if let Expr::Read(r) = x {
+                    for ix in &r.index {
+                        for v in ix.vars() {
+                            let Some((c, _)) = ix.linear_in(&v) else {
+                                continue;
+                            };
+                            let c = match c.sign_assuming_positive_sizes() {
+                                Some(-1) => c.neg(),
+                                _ => c,
+                            };
+                            let sized = c.as_const().is_none() && c.vars().is_empty();
+                            if sized && !strides.iter().any(|(d, _, _)| *d == c) {
+                                strides.push((c, v, r.tensor));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let mut checks: Vec<(Poly, String)> = strides
+            .into_iter()
+            .map(|(c, v, t)| {
+                let what = format!(
+                    "the stride `{c}` of `{v}` in a read of `{}`",
+                    self.p.tensors[t].key
+                );
+                (c, what)
+            })
+            .collect();
+        // Sizes that ranges divide by (`0 \le i < \lceil L/s \rceil`).
+        let mut divisors = Vec::new();
+        for t in &self.p.tensors {
+            for r in &t.dims {
+                range_divisors(&r.lo, &mut divisors);
+                range_divisors(&r.hi, &mut divisors);
+            }
+        }
+        for st in &self.p.statements {
+            visit_expr(&st.rhs, &mut |x| {
+                if let Expr::Reduce { range, .. } = x {
+                    range_divisors(&range.lo, &mut divisors);
+                    range_divisors(&range.hi, &mut divisors);
+                }
+            });
+        }
+        for q in divisors {
+            if !checks.iter().any(|(c, _)| *c == q) {
+                let what = format!("the divisor `{q}` in a range");
+                checks.push((q, what));
+            }
+        }
+        for (c, what) in checks {
+            self.helpers.insert("check_stride");
+            let e = self.poly(&c);
+            let _ = write!(s, "check_stride({what:?}, {});", e.text);
         }
         s
     }
@@ -1634,8 +1715,7 @@ impl<'m> Gen<'m> {
     fn forward(&mut self) -> Res<String> {
         self.sizes_used.clear();
         let mut body = String::new();
-        let extents = self.extent_checks();
-        let extent_doc = if extents.is_empty() { "" } else { EXTENT_DOC };
+        let (extents, extent_doc) = self.extent_checks();
         body.push_str(&extents);
         body.push_str(&self.leaf_checks());
         body.push_str(&self.value_checks());
@@ -1719,7 +1799,7 @@ impl<'m> Gen<'m> {
             let _ = write!(body, "{{ {lines} }}");
         }
         doc.push_str("/// ```\n///\n/// # Panics\n///\n/// When a slice in `inputs` or `values` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`.");
-        doc.push_str(extent_doc);
+        doc.push_str(&extent_doc);
         doc.push('\n');
         if !body.contains("split_rows(") && !body.contains("split_sum(") {
             // Nothing here has rows to split.
@@ -1739,8 +1819,7 @@ impl<'m> Gen<'m> {
         let p = self.p;
         let gr = &self.m.gradient;
         let mut body = String::new();
-        let extents = self.extent_checks();
-        let extent_doc = if extents.is_empty() { "" } else { EXTENT_DOC };
+        let (extents, extent_doc) = self.extent_checks();
         body.push_str(&extents);
         body.push_str(&self.leaf_checks());
         body.push_str(&self.value_checks());
@@ -1832,7 +1911,7 @@ impl<'m> Gen<'m> {
             }
         }
         doc.push_str("///\n/// # Panics\n///\n/// When a slice in `inputs`, `values`, `seeds` or `grads` does not have the length that `sizes` gives it; the message names the tensor and both lengths. Also when a size does not fit in `i64` or a tensor's length in `usize`.");
-        doc.push_str(extent_doc);
+        doc.push_str(&extent_doc);
         doc.push('\n');
 
         let mut allocated = BTreeSet::new();
@@ -2664,6 +2743,7 @@ impl<'m> Gen<'m> {
                 "tensor_len" => "/// The number of elements of a tensor: the product of its extents.\n#[track_caller]\nfn tensor_len(extents: &[usize]) -> usize { let mut n = 1usize; for &e in extents { match n.checked_mul(e) { Some(p) => n = p, None => panic!(\"sharegrad: the sizes give a tensor more elements than usize holds (extents {extents:?})\") } } n }".into(),
                 "size_i64" => "/// A size as the `i64` the index arithmetic uses.\n#[track_caller]\nfn size_i64(name: &str, size: usize) -> i64 { match i64::try_from(size) { Ok(s) => s, Err(_) => panic!(\"sharegrad: size `{name}` = {size} does not fit in i64\") } }".into(),
                 "check_extent" => "/// Panics when the sizes give an index range fewer than zero points.\n#[track_caller]\nfn check_extent(what: &str, extent: i64) { if extent < 0 { panic!(\"sharegrad: the sizes give {what} a negative extent {extent}\"); } }".into(),
+                "check_stride" => "/// Panics unless a stride that the sizes give is positive.\n#[track_caller]\nfn check_stride(what: &str, stride: i64) { if stride <= 0 { panic!(\"sharegrad: the sizes make {what} {stride}; strides must be positive\"); } }".into(),
                 "sigma" => format!("/// The logistic function, in its numerically stable form.\n#[inline]\nfn sigma{g}(x: {ty}) -> {ty} {{ if x >= {zero} {{ {one} / ({one} + (-x).exp()) }} else {{ let e = x.exp(); e / ({one} + e) }} }}"),
                 "softplus" => format!("/// `log(1 + e^x)`, in its numerically stable form.\n#[inline]\nfn softplus{g}(x: {ty}) -> {ty} {{ (if x > {zero} {{ x }} else {{ {zero} }}) + (-x.abs()).exp().ln_1p() }}"),
                 "relu" => format!("/// `max(x, 0)`; `relu'(0) = 0`.\n#[inline]\nfn relu{g}(x: {ty}) -> {ty} {{ if x <= {zero} {{ {zero} }} else {{ x }} }}"),
@@ -2710,6 +2790,26 @@ fn adjoint_reads(e: &Expr, out: &mut BTreeSet<usize>) {
 /// [`Expr::visit`], as a function.
 fn visit_expr(e: &Expr, f: &mut dyn FnMut(&Expr)) {
     e.visit(f)
+}
+
+/// The divisors in `p` that are not numbers (`s` in `\lceil L/s \rceil`),
+/// added to `out` once each.
+fn range_divisors(p: &Poly, out: &mut Vec<Poly>) {
+    for (m, _) in p.terms() {
+        for a in m {
+            match a {
+                Atom::FloorDiv(x, q) | Atom::CeilDiv(x, q) | Atom::ExactDiv(x, q) => {
+                    range_divisors(x, out);
+                    range_divisors(q, out);
+                    if q.as_const().is_none() && !out.contains(q) {
+                        out.push((**q).clone());
+                    }
+                }
+                Atom::Max(xs) | Atom::Min(xs) => xs.iter().for_each(|x| range_divisors(x, out)),
+                Atom::Size(_) | Atom::Var(_) => {}
+            }
+        }
+    }
 }
 
 /// Every index variable name the generated code may bind.
