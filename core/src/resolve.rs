@@ -445,8 +445,41 @@ impl<'s> Resolver<'s> {
         self.int_expr(e, &scope, true)
     }
 
+    /// A defined or declared tensor's label reaches LaTeX, Markdown tables,
+    /// data keys and identifiers: letters, digits and a few marks only
+    /// (`y^{(1)}`, `W^{out}`, `h^{t-1}`), so that every output stays valid.
+    /// False (with an error under the first other character) otherwise.
+    fn label_ok(&mut self, name: &ast::TensorName) -> bool {
+        let Some(label) = &name.label else {
+            return true;
+        };
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "()[]',.+-* ".contains(c);
+        let Some(bad) = label.chars().find(|&c| !allowed(c)) else {
+            return true;
+        };
+        // Where it is: the label follows the letter's `^`.
+        let text = self.src.get(name.span.start..name.span.end).unwrap_or("");
+        let after = text.find('^').map_or(0, |k| k + 1);
+        let at = text[after..]
+            .find(bad)
+            .map_or(name.span.start, |k| name.span.start + after + k);
+        let shown = if bad.is_control() || bad.is_whitespace() {
+            bad.escape_unicode().to_string()
+        } else {
+            bad.to_string()
+        };
+        self.err(
+            Span::new(at, at + bad.len_utf8()),
+            format!("`{shown}` cannot be part of a label: a label holds letters, digits, spaces and ( ) [ ] ' , . + - * only"),
+        );
+        false
+    }
+
     fn declaration(&mut self, d: &ast::Decl) {
         let key = d.name.key();
+        if !self.label_ok(&d.name) {
+            return;
+        }
         if self.is_size(&key) {
             self.err(
                 d.name.span,
@@ -578,6 +611,9 @@ impl<'s> Resolver<'s> {
 
     fn equation(&mut self, e: &ast::Equation) {
         let key = e.lhs.key();
+        if !self.label_ok(&e.lhs) {
+            return;
+        }
         if let Some(t) = self.tensor_id(&key).map(|id| &self.tensors[id]) {
             let (line, _) = crate::diagnostics::line_col(self.src, t.span.start);
             let msg = match t.kind {

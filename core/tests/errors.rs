@@ -759,3 +759,26 @@ fn integers_that_index_arithmetic_would_overflow() {
     // At the limit, accepted (the range check then says what it says).
     accepts("x_i = y_{i + 2147483647 - 2147483647}, 0 \\le i < n");
 }
+
+/// A declared or defined tensor's label reaches LaTeX, Markdown tables,
+/// data keys and identifiers: a character that would break one of them
+/// (`#`, a command, `|`) is an error under that character, where before the
+/// model passed `check` and `derive` failed inside pdflatex. A superscript
+/// on a read that names no tensor stays a power (`b^{1/0}` elsewhere).
+#[test]
+fn labels_hold_letters_digits_and_a_few_marks() {
+    let msg = "cannot be part of a label: a label holds letters, digits, spaces and ( ) [ ] ' , . + - * only";
+    expect(
+        "input z^{#}_i, 0 \\le i < n",
+        &format!("`#` {msg}"),
+        (3, 10),
+    );
+    expect(
+        "input z^{\\left(}_i, 0 \\le i < n",
+        &format!("`\\` {msg}"),
+        (3, 10),
+    );
+    expect("x^{a|b}_i = y_i", &format!("`|` {msg}"), (3, 5));
+    expect("x^{1~}_i = y_i", &format!("`~` {msg}"), (3, 5));
+    accepts("x^{(1)}_i = y_i\nW^{out} = x^{(1)}_0\nh^{t-1, k'}_i = y_i");
+}
