@@ -115,15 +115,36 @@ pub fn on_path(prog: &str) -> bool {
 /// Runs `pdflatex -halt-on-error` on `tex` with output in `dir`; on failure,
 /// the error lines of its log.
 pub fn compile_pdf(tex: &Path, dir: &Path) -> Result<PathBuf, String> {
+    let stem = tex.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+    // TeX reads the file name as TeX input, where `%`, `~`, `#`, spaces and
+    // the like mean something else. pdflatex runs in `dir` on relative
+    // names (so the directory's name does not matter either); a name with
+    // other characters is compiled from a copy with a plain name, and the
+    // PDF renamed.
+    let plain = stem
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let job = if plain {
+        stem.to_owned()
+    } else {
+        format!("sharegrad-job-{}", std::process::id())
+    };
+    let input = dir.join(format!("{job}.tex"));
+    if !plain {
+        std::fs::copy(tex, &input)
+            .map_err(|e| format!("cannot copy `{}` for pdflatex: {e}", tex.display()))?;
+    }
     let out = Command::new("pdflatex")
+        .current_dir(dir)
         .arg("-halt-on-error")
         .arg("-interaction=nonstopmode")
-        .arg(format!("-output-directory={}", dir.display()))
-        .arg(tex)
-        .output()
-        .map_err(|e| format!("cannot run pdflatex: {e}"))?;
-    let stem = tex.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let log = dir.join(format!("{stem}.log"));
+        .arg(format!("{job}.tex"))
+        .output();
+    if !plain {
+        let _ = std::fs::remove_file(&input);
+    }
+    let out = out.map_err(|e| format!("cannot run pdflatex: {e}"))?;
+    let log = dir.join(format!("{job}.log"));
     if !out.status.success() {
         let text = String::from_utf8_lossy(&out.stdout);
         let errors: Vec<&str> = text
@@ -142,7 +163,12 @@ pub fn compile_pdf(tex: &Path, dir: &Path) -> Result<PathBuf, String> {
             }
         ));
     }
-    let _ = std::fs::remove_file(dir.join(format!("{stem}.aux")));
+    let _ = std::fs::remove_file(dir.join(format!("{job}.aux")));
     let _ = std::fs::remove_file(&log);
-    Ok(dir.join(format!("{stem}.pdf")))
+    let pdf = dir.join(format!("{stem}.pdf"));
+    if !plain {
+        std::fs::rename(dir.join(format!("{job}.pdf")), &pdf)
+            .map_err(|e| format!("cannot write `{}`: {e}", pdf.display()))?;
+    }
+    Ok(pdf)
 }

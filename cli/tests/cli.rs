@@ -582,3 +582,47 @@ fn check_piped(model: &std::path::Path) -> std::process::Child {
         .spawn()
         .expect("runs")
 }
+
+/// `derive` on a file and into a directory whose names TeX would read as
+/// markup (`%` starts a comment, `~` is a space): pdflatex runs on a copy
+/// with a plain name and the PDF gets the file's name. Before, pdflatex
+/// stopped with "Emergency stop" and the error named a log that did not
+/// exist. Needs pdflatex (required in CI, as the LaTeX tests).
+#[test]
+fn derive_takes_file_names_that_tex_would_misread() {
+    let have = Command::new("pdflatex").arg("--version").output().is_ok();
+    if !have {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "pdflatex is required in CI"
+        );
+        eprintln!("skipping: pdflatex is missing");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("sharegrad-cli-derive-{}", std::process::id()));
+    let out = dir.join("out 100%~");
+    std::fs::create_dir_all(&out).unwrap();
+    let model = dir.join("seed 50%~x.eq");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/seed.eq"),
+        &model,
+    )
+    .unwrap();
+    let o = sharegrad(&[
+        "derive",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let pdf = std::fs::read(out.join("seed 50%~x.pdf")).expect("the PDF");
+    assert!(pdf.starts_with(b"%PDF"), "{err}");
+    let mut left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["seed 50%~x.pdf", "seed 50%~x.rs", "seed 50%~x.tex"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
