@@ -1465,6 +1465,20 @@ impl<'s> Resolver<'s> {
             param: scope.param,
         };
         for b in binders {
+            // Index variables are single lower-case letters, here as on a
+            // left-hand side (`\sum_{I}` would make `I` a size elsewhere).
+            let name = &b.var.name;
+            if !(name.len() == 1 && name.chars().all(|c| c.is_ascii_lowercase())) {
+                let written = self
+                    .src
+                    .get(b.var.span.start..b.var.span.end)
+                    .unwrap_or(name);
+                self.err(
+                    b.var.span,
+                    format!("a reduction's variable must be a lower-case letter, like `a`, not `{written}`"),
+                );
+                return None;
+            }
             if let Some(k) = inner.vars.iter().position(|v| *v == b.var.name) {
                 let v = &b.var.name;
                 let msg = if k < inner.lhs {

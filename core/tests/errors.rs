@@ -782,3 +782,18 @@ fn labels_hold_letters_digits_and_a_few_marks() {
     expect("x^{1~}_i = y_i", &format!("`~` {msg}"), (3, 5));
     accepts("x^{(1)}_i = y_i\nW^{out} = x^{(1)}_0\nh^{t-1, k'}_i = y_i");
 }
+
+/// A reduction's variable is an index variable: one lower-case letter, as
+/// on a left-hand side (`\sum_{I}` was accepted, found by an adversarial
+/// sweep).
+#[test]
+fn reduction_variables_are_lower_case_letters() {
+    let msg = "a reduction's variable must be a lower-case letter, like `a`, not";
+    expect("x = \\sum_{I=0}^{2} y_I", &format!("{msg} `I`"), (3, 11));
+    expect(
+        "x = \\max_{\\alpha=0}^{2} y_\\alpha",
+        &format!("{msg} `\\alpha`"),
+        (3, 11),
+    );
+    accepts("x = \\sum_{i=0}^{2} y_i");
+}
