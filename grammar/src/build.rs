@@ -702,6 +702,31 @@ impl Builder {
 
     fn number(&self, pair: &Pair<'_, Rule>) -> Res<Expr> {
         let span = self.span(pair);
+        // A decimal point right after a number (`1.2.3`, `5.`) is not a
+        // second number or a product: a malformed number, not silently
+        // `1.2 \cdot 0.3` or an error at whatever follows. (A statement's
+        // one trailing `.` is stripped before parsing.)
+        let ps = pair.as_span();
+        let rest = &ps.get_input()[ps.end()..];
+        if let Some(after) = rest.strip_prefix('.').filter(|a| !a.trim().is_empty()) {
+            let tail = after.len()
+                - after
+                    .trim_start_matches(|c: char| c.is_ascii_digit() || c == '.')
+                    .len();
+            let end = span.end + 1 + tail;
+            let text = format!("{}.{}", pair.as_str(), &after[..tail]);
+            let message = if pair.as_str().contains('.') || after[..tail].contains('.') {
+                format!("malformed number `{text}`: a number has at most one decimal point")
+            } else if tail == 0 {
+                format!(
+                    "a decimal point needs digits after it: write `{0}` or `{0}.0`",
+                    pair.as_str()
+                )
+            } else {
+                format!("malformed number `{text}`")
+            };
+            return err(Span::new(span.start, end), message);
+        }
         match pair.as_str().parse::<f64>() {
             Ok(value) if value.is_finite() => Ok(Expr::Num { value, span }),
             _ => err(span, "number out of range"),

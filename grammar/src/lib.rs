@@ -181,6 +181,63 @@ fn describe(rule: Rule) -> Option<&'static str> {
     })
 }
 
+/// The parse stopped at `stmt[s..t]` right after a number's decimal point:
+/// `5. y_i` (no digits after the point) or `2.5` where an integer is wanted
+/// (`0 \le i < 2.5`, `y_{2.5}`). The error is about the number, not the
+/// token after it.
+fn decimal_point_error(stmt: &str, s: usize, t: usize, base: usize) -> Option<SyntaxError> {
+    if s == t {
+        return None;
+    }
+    // `y_{2.5}`: stopped at the point itself, digits on both sides.
+    let lead = stmt[..s].len()
+        - stmt[..s]
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .len();
+    if let (true, Some(after)) = (lead > 0, stmt[s..].strip_prefix('.')) {
+        let frac = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        if frac > 0 {
+            let (start, end) = (s - lead, s + 1 + frac);
+            return Some(SyntaxError {
+                span: Span::new(base + start, base + end),
+                message: format!(
+                    "`{}` is not an integer: bounds, limits and subscripts are integers",
+                    &stmt[start..end]
+                ),
+            });
+        }
+    }
+    let before = &stmt[..s];
+    let trimmed = before.trim_end();
+    let head = trimmed.strip_suffix('.')?;
+    let start = head.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if start == head.len() {
+        return None;
+    }
+    let whole = &stmt[start..head.len()];
+    let digits_after = stmt[s..].len()
+        - stmt[s..]
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
+    Some(if trimmed.len() == before.len() && digits_after > 0 {
+        let end = s + digits_after;
+        SyntaxError {
+            span: Span::new(base + start, base + end),
+            message: format!(
+                "`{}` is not an integer: bounds, limits and subscripts are integers",
+                &stmt[start..end]
+            ),
+        }
+    } else {
+        SyntaxError {
+            span: Span::new(base + start, base + trimmed.len()),
+            message: format!(
+                "a decimal point needs digits after it: write `{whole}` or `{whole}.0`"
+            ),
+        }
+    })
+}
+
 /// Turns a pest error into one message in the user's terms.
 fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> SyntaxError {
     let pos = match e.location {
@@ -188,6 +245,9 @@ fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> Synta
         pest::error::InputLocation::Span((s, _)) => s,
     };
     let (s, t) = token_at(stmt, pos);
+    if let Some(e) = decimal_point_error(stmt, s, t, base) {
+        return e;
+    }
     let span = Span::new(base + s, base + t);
     let found = if s == t {
         "the end of the statement".to_owned()

@@ -287,3 +287,28 @@ fn byte_order_mark_and_carriage_returns() {
     assert_eq!(err1("x = \u{0}"), e("\u{0}", "expected an expression"));
     assert_eq!(err1("x = 1 \u{1b}"), e("\u{1b}", "unexpected `\\u{1b}`"));
 }
+
+/// A decimal point is part of one number (found by an adversarial sweep):
+/// `1.2.3` read as `1.2 \cdot 0.3` before, `5. y` was an error at `y`, and
+/// `2.5` in a bound an error at `5`. The caret is now under the number.
+#[test]
+fn malformed_numbers_are_named() {
+    assert_eq!(
+        err1("x = 1.2.3 y"),
+        e(
+            "1.2.3",
+            "malformed number `1.2.3`: a number has at most one decimal point"
+        )
+    );
+    let point = "a decimal point needs digits after it: write `5` or `5.0`";
+    assert_eq!(err1("x = 5. y"), e("5.", point));
+    assert_eq!(err1("x = 5.y"), e("5.", point));
+    let integer = "`2.5` is not an integer: bounds, limits and subscripts are integers";
+    assert_eq!(err1("x_i = y_i, 0 \\le i < 2.5"), e("2.5", integer));
+    assert_eq!(err1("x = y_{2.5}"), e("2.5", integer));
+    assert_eq!(err1("x = \\sum_{a=0}^{2.5} y_a"), e("2.5", integer));
+    // A statement's one trailing period, and numbers that are fine.
+    assert_eq!(rhs("5."), "5");
+    assert_eq!(rhs("2.5 y."), "(* 2.5 y)");
+    assert_eq!(rhs(".5"), "0.5");
+}
