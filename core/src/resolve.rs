@@ -1174,6 +1174,16 @@ impl<'s> Resolver<'s> {
                         self.err(span, format!("`{name}` is a tensor, not a function"));
                         return None;
                     }
+                    let indices = self
+                        .tensor_id(name)
+                        .map_or(0, |t| self.tensors[t].dims.len());
+                    if indices > 0 {
+                        self.err(
+                            id.span,
+                            format!("`{name}` is a tensor with {indices} ind{}, not a function: read it with a subscript (`{name}_i`), or name the function another letter", if indices == 1 { "ex" } else { "ices" }),
+                        );
+                        return None;
+                    }
                     let head = self.read(
                         &ast::TensorName {
                             letter: name.clone(),

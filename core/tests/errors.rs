@@ -797,3 +797,16 @@ fn reduction_variables_are_lower_case_letters() {
     );
     accepts("x = \\sum_{i=0}^{2} y_i");
 }
+
+/// A tensor with indices followed by `(`: neither a call nor a product
+/// (the message was "`w` has 1 index, written with 0"). A scalar tensor
+/// followed by a group multiplies it, as documented.
+#[test]
+fn a_tensor_with_indices_is_not_a_function() {
+    expect(
+        "x_j = w(y_j)",
+        "`w` is a tensor with 1 index, not a function: read it with a subscript (`w_i`)",
+        (3, 7),
+    );
+    accepts("param b\nx_j = b(y_j + 1)");
+}
