@@ -22,6 +22,9 @@ use std::collections::BTreeMap;
 
 /// Reads a data file.
 pub fn parse_data(text: &str) -> Result<Data, String> {
+    // A byte-order mark (some Windows editors write one) is not JSON, but
+    // it is not the user's data either; model files skip it too.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let UniqueKeys(v) = serde_json::from_str(text).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => format!("invalid data: {e}"),
         _ => format!("invalid JSON: {e}"),
@@ -89,6 +92,11 @@ fn size(name: &str, x: &Value) -> Result<i64, String> {
             } else {
                 match n.as_f64() {
                     Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(f as i64),
+                    Some(f) if f.fract() == 0.0 => Err(format!(
+                        "size `{name}` = {} is too large (sizes are at most {})",
+                        show(x),
+                        i64::MAX
+                    )),
                     _ => Err(bad()),
                 }
             }
@@ -341,6 +349,23 @@ mod tests {
             err(r#"{"sizes": {"n": "6"}}"#),
             "size `n` must be an integer, not the string \"6\""
         );
+        // Whole numbers beyond i64 are too large, not "not an integer".
+        assert_eq!(
+            err(r#"{"sizes": {"n": 1e23}}"#),
+            format!(
+                "size `n` = 1e+23 is too large (sizes are at most {})",
+                i64::MAX
+            )
+        );
+        assert_eq!(
+            err(r#"{"sizes": {"n": 18446744073709551615}}"#),
+            format!(
+                "size `n` = 18446744073709551615 is too large (sizes are at most {})",
+                i64::MAX
+            )
+        );
+        // A byte-order mark before the JSON is skipped, as in model files.
+        assert!(parse_data("\u{feff}{\"sizes\": {\"n\": 2}}").is_ok());
         assert_eq!(
             err(r#"{"sizes": [6]}"#),
             "\"sizes\" must be an object, not an array"
