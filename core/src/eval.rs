@@ -113,6 +113,11 @@ const MAX_ELEMENTS: i64 = 1 << 34;
 /// allocation fails or the machine runs out of memory.
 const MAX_TOTAL_VALUES: u64 = 1 << 30;
 
+/// The most terms [`evaluate`] takes on for the forward pass (see
+/// [`check_work`]): at the tens of millions of terms a second it evaluates,
+/// about ten minutes.
+const MAX_WORK: f64 = (1u64 << 34) as f64;
+
 /// Largest number of values a restatement check holds in one size draw
 /// (literal extents can make even small sizes large), and largest number of
 /// terms it evaluates (see [`work`]); a larger draw is skipped, so that
@@ -138,6 +143,7 @@ pub fn evaluate(p: &Program, g: &Gradient, data: &Data) -> Result<Results, EvalE
         .map(|t| Layout::new(t, &data.sizes))
         .collect::<Res<Vec<_>>>()?;
     check_budget(p, &layouts)?;
+    check_work(p, &data.sizes, &layouts)?;
     check_data(p, data, &layouts)?;
     check_strides(p, &data.sizes)?;
 
@@ -422,18 +428,7 @@ pub fn check_restatements(p: &Program) -> Result<(), EvalError> {
             continue;
         };
         let total: usize = layouts.iter().map(|l| l.len).sum();
-        let widest = layouts
-            .iter()
-            .flat_map(|l| l.ext.iter())
-            .fold(1, |a, &e| a.max(e));
-        let terms: f64 = p
-            .statements
-            .iter()
-            .map(|st| {
-                let forms = std::iter::once(&st.rhs).chain(st.restated.iter().map(|(e, _)| e));
-                layouts[st.lhs].len as f64 * forms.map(|e| work(e, &sizes, widest)).sum::<f64>()
-            })
-            .sum();
+        let terms = forward_work(&p, &sizes, &layouts, true);
         if total > RESTATEMENT_BUDGET
             || terms > RESTATEMENT_WORK
             || check_strides(&p, &sizes).is_err()
@@ -505,6 +500,28 @@ pub fn check_restatements(p: &Program) -> Result<(), EvalError> {
         }
     }
     Ok(())
+}
+
+/// About how many terms the statements take at every point of their
+/// left-hand sides (see [`work`]), with their restatements when `restated`.
+fn forward_work(
+    p: &Program,
+    sizes: &BTreeMap<String, i64>,
+    layouts: &[Layout],
+    restated: bool,
+) -> f64 {
+    let widest = layouts
+        .iter()
+        .flat_map(|l| l.ext.iter())
+        .fold(1, |a, &e| a.max(e));
+    p.statements
+        .iter()
+        .map(|st| {
+            let extra = st.restated.iter().filter(|_| restated).map(|(e, _)| e);
+            let forms = std::iter::once(&st.rhs).chain(extra);
+            layouts[st.lhs].len as f64 * forms.map(|e| work(e, sizes, widest)).sum::<f64>()
+        })
+        .sum()
 }
 
 /// About how many terms evaluating `e` at one point takes: a reduction
@@ -591,6 +608,19 @@ fn check_budget(p: &Program, layouts: &[Layout]) -> Res<()> {
         let gib = total as f64 * 8.0 / f64::from(1u32 << 30);
         return Err(EvalError::new(format!(
             "these sizes need {total} values ({gib:.1} GiB) for the tensors and their gradients; the evaluator holds at most {MAX_TOTAL_VALUES} (8 GiB): use smaller sizes"
+        )));
+    }
+    Ok(())
+}
+
+/// The terms the forward pass evaluates, about (see [`work`]; the gradient
+/// takes a small multiple of it), within [`MAX_WORK`]: a reduction over
+/// 10^11 points would otherwise run for an hour without a word.
+fn check_work(p: &Program, sizes: &BTreeMap<String, i64>, layouts: &[Layout]) -> Res<()> {
+    let terms = forward_work(p, sizes, layouts, false);
+    if terms > MAX_WORK {
+        return Err(EvalError::new(format!(
+            "these sizes need about {terms:.1e} terms to evaluate the model, before its gradient; the evaluator does at most {MAX_WORK:.1e} (about ten minutes): use smaller sizes"
         )));
     }
     Ok(())
@@ -3189,6 +3219,25 @@ mod tests {
 
     fn err(p: &Program, g: &Gradient, d: &Data) -> String {
         evaluate(p, g, d).unwrap_err().to_string()
+    }
+
+    /// A reduction far longer than any tensor is refused before it runs
+    /// (10^11 terms ran for about an hour), with the estimate in the
+    /// message; one within the budget runs.
+    #[test]
+    fn too_much_work_is_refused_up_front() {
+        let m =
+            crate::compile("input y_i, 0 \\le i < n\nx = \\max_{a=0}^{m} y_0\n").expect("compiles");
+        let run = |len: i64| {
+            let d = data(&[("n", 1), ("m", len)], &[("y", vec![2.0])], &[]);
+            evaluate(&m.program, &m.gradient, &d)
+        };
+        let e = run(100_000_000_000).expect_err("refused").message;
+        assert!(
+            e.starts_with("these sizes need about 1.0e11 terms to evaluate the model"),
+            "{e}"
+        );
+        assert_eq!(run(1000).expect("runs").values["x"], [2.0]);
     }
 
     #[test]
