@@ -84,7 +84,9 @@ fn visible(c: char) -> char {
         '\u{200b}'..='\u{200f}'
         | '\u{2028}'..='\u{202e}'
         | '\u{2060}'..='\u{2064}'
-        | '\u{feff}' => '\u{fffd}',
+        | '\u{feff}'
+        // Combining marks would sit on the character before them.
+        | '\u{300}'..='\u{36f}' => '\u{fffd}',
         c => c,
     }
 }

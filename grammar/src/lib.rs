@@ -238,6 +238,23 @@ fn decimal_point_error(stmt: &str, s: usize, t: usize, base: usize) -> Option<Sy
     })
 }
 
+/// Characters that print as nothing, as space, or on top of the one before:
+/// format characters (zero-width space, direction overrides, BOM),
+/// combining marks, and the spaces other than ASCII ones.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{300}'..='\u{36f}'
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200f}'
+            | '\u{2028}'..='\u{202f}'
+            | '\u{205f}'..='\u{2064}'
+            | '\u{3000}'
+            | '\u{feff}'
+    )
+}
+
 /// Turns a pest error into one message in the user's terms.
 fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> SyntaxError {
     let pos = match e.location {
@@ -252,12 +269,16 @@ fn convert_error(e: &pest::error::Error<Rule>, stmt: &str, base: usize) -> Synta
     let found = if s == t {
         "the end of the statement".to_owned()
     } else {
-        // A control character is named by its escape, never echoed raw.
+        // A control character is named by its escape, an invisible or
+        // combining one by its code point, never echoed raw (a right-to-left
+        // override would reorder the rest of the terminal line).
         let token: String = stmt[s..t]
             .chars()
             .map(|c| {
                 if c.is_control() {
                     c.escape_default().to_string()
+                } else if invisible(c) {
+                    format!("U+{:04X}", u32::from(c))
                 } else {
                     c.to_string()
                 }

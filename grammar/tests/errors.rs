@@ -312,3 +312,29 @@ fn malformed_numbers_are_named() {
     assert_eq!(rhs("2.5 y."), "(* 2.5 y)");
     assert_eq!(rhs(".5"), "0.5");
 }
+
+/// Invisible and combining characters are named by their code point, never
+/// echoed raw (a right-to-left override reorders the terminal line), and
+/// the only non-ASCII space taken as spacing is the no-break space: a wide
+/// U+3000 or an invisible U+2028 is an error where it stands.
+#[test]
+fn invisible_characters_are_named_and_only_nbsp_is_spacing() {
+    assert_eq!(
+        err1("x = y\u{200b} + 1"),
+        e("\u{200b}", "unexpected `U+200B`")
+    );
+    assert_eq!(
+        err1("x = y\u{202e} + 1"),
+        e("\u{202e}", "unexpected `U+202E`")
+    );
+    assert_eq!(err1("x = y\u{301}_i"), e("\u{301}", "unexpected `U+0301`"));
+    assert_eq!(
+        err1("x = y +\u{3000}1"),
+        e("\u{3000}", "expected an expression")
+    );
+    assert_eq!(
+        err1("x = y\u{2028}_i"),
+        e("\u{2028}", "unexpected `U+2028`")
+    );
+    assert_eq!(rhs("y\u{a0}+\u{a0}1"), rhs("y + 1"));
+}
