@@ -774,7 +774,7 @@ fn labels_hold_letters_digits_and_a_few_marks() {
         (3, 10),
     );
     expect(
-        "input z^{\\left(}_i, 0 \\le i < n",
+        "input z^{\\alpha}_i, 0 \\le i < n",
         &format!("`\\` {msg}"),
         (3, 10),
     );

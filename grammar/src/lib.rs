@@ -82,6 +82,7 @@ fn parse_statement(text: &str, range: Span, errors: &mut Vec<SyntaxError>) -> Op
     let before = errors.len();
     split::check_commands(stmt, base, errors);
     split::check_run_on_scripts(stmt, base, errors);
+    split::check_left_right(stmt, base, errors);
     if errors.len() > before {
         return None;
     }

@@ -491,6 +491,71 @@ pub(crate) fn check_run_on_scripts(stmt: &str, base: usize, errors: &mut Vec<Syn
 
 /// Unknown backslash commands, `\operatorname{...}` names and environments,
 /// each reported with the command's range.
+/// `\left` and `\right` come in pairs, as LaTeX requires: `\left( y )` or
+/// `( y \right)` does not compile there, so it is an error here too, at
+/// the closer. (The delimiters themselves may differ, `\left( \right]`,
+/// which the parser then judges.) Brackets that do not nest properly are
+/// left to the parser's "unclosed" errors.
+pub(crate) fn check_left_right(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {
+    let b = stmt.as_bytes();
+    // Each open bracket: whether `\left` sized it, and its text.
+    let mut stack: Vec<(bool, Span)> = Vec::new();
+    // The delimiter after `\left` / `\right` at `at`: its end.
+    let delimiter = |at: usize| -> usize {
+        let j = skip_space(b, at);
+        match b.get(j) {
+            Some(b'\\') => command_end(stmt, j),
+            Some(_) => j + stmt[j..].chars().next().map_or(1, char::len_utf8),
+            None => j,
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let (opens, closes, sized, end) = match b[i] {
+            b'(' | b'[' | b'{' => (true, false, false, i + 1),
+            b')' | b']' | b'}' => (false, true, false, i + 1),
+            b'\\' => {
+                let end = command_end(stmt, i);
+                match &stmt[i + 1..end] {
+                    "left" => (true, false, true, delimiter(end)),
+                    "right" => (false, true, true, delimiter(end)),
+                    "lfloor" | "lceil" => (true, false, false, end),
+                    "rfloor" | "rceil" => (false, true, false, end),
+                    _ => (false, false, false, end),
+                }
+            }
+            _ => (false, false, false, i + 1),
+        };
+        let span = Span::new(base + i, base + end);
+        if opens {
+            stack.push((sized, span));
+        } else if closes {
+            let Some((left, open)) = stack.pop() else {
+                return;
+            };
+            let text = |s: Span| stmt[s.start - base..s.end - base].to_owned();
+            if left != sized {
+                let message = if left {
+                    format!(
+                        "`{}` is closed by a plain `{}`: close it with `\\right`, or open it without `\\left`",
+                        text(open),
+                        text(span)
+                    )
+                } else {
+                    format!(
+                        "`{}` closes `{}`, which has no `\\left`: open it with `\\left`, or close it without `\\right`",
+                        text(span),
+                        text(open)
+                    )
+                };
+                errors.push(SyntaxError { span, message });
+                return;
+            }
+        }
+        i = end.max(i + 1);
+    }
+}
+
 pub(crate) fn check_commands(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {
     let b = stmt.as_bytes();
     let mut i = 0;

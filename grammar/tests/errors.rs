@@ -338,3 +338,26 @@ fn invisible_characters_are_named_and_only_nbsp_is_spacing() {
     );
     assert_eq!(rhs("y\u{a0}+\u{a0}1"), rhs("y + 1"));
 }
+
+/// `\left` and `\right` pair up, as LaTeX requires (`\left( y )` was
+/// accepted, found by an adversarial sweep); the error is at the closer.
+#[test]
+fn left_and_right_come_in_pairs() {
+    assert_eq!(
+        err1("x = \\left( y )"),
+        e(
+            ")",
+            "`\\left(` is closed by a plain `)`: close it with `\\right`, or open it without `\\left`"
+        )
+    );
+    assert_eq!(
+        err1("x = ( y \\right)"),
+        e(
+            "\\right)",
+            "`\\right)` closes `(`, which has no `\\left`: open it with `\\left`, or close it without `\\right`"
+        )
+    );
+    assert_eq!(rhs("\\left( y + 1 \\right)"), rhs("(y + 1)"));
+    assert_eq!(rhs("\\left[ \\left( y \\right) \\right]"), rhs("y"));
+    assert_eq!(rhs("\\bigl( y \\bigr)"), rhs("y"));
+}

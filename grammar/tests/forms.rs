@@ -118,7 +118,7 @@ fn groups_leave_no_node() {
         "\\bigl( a + b \\bigr)",
         "\\Big( a + b \\Big)",
         "\\Biggl[ a + b \\Biggr]",
-        "\\bigg( a + b \\right)",
+        "\\bigg( a + b \\bigg)",
     ] {
         assert_eq!(rhs(g), "(a + b)", "{g}");
     }
