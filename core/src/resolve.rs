@@ -1099,6 +1099,13 @@ impl<'s> Resolver<'s> {
                     );
                     return None;
                 };
+                if exp < 0.0 && const_value(a) == Some(0.0) {
+                    self.err(
+                        e.span(),
+                        "division by zero: the constant 0 to a negative power",
+                    );
+                    return None;
+                }
                 if !exp.is_finite() {
                     let msg = if divides_by_zero(p) {
                         EXPONENT_DIVIDES_BY_ZERO
@@ -1146,6 +1153,22 @@ impl<'s> Resolver<'s> {
         let resolved: Vec<Option<Expr>> = args.iter().map(|a| self.expr(a, scope)).collect();
         match callee {
             ast::Callee::Builtin(b) => {
+                // A constant argument outside the function's domain would
+                // only show as NaN or infinity at run time, blamed on data.
+                if let ([arg], Builtin::Log | Builtin::Sqrt) = (args, b) {
+                    let v = const_value(arg);
+                    let (bad, what) = match b {
+                        Builtin::Log => (v.is_some_and(|v| v <= 0.0), "the logarithm of"),
+                        _ => (v.is_some_and(|v| v < 0.0), "the square root of"),
+                    };
+                    if let (true, Some(v)) = (bad, v) {
+                        self.err(
+                            arg.span(),
+                            format!("{what} the constant {v} is not a real number"),
+                        );
+                        return None;
+                    }
+                }
                 let want = if *b == Builtin::Max { 2 } else { 1 };
                 if args.len() != want {
                     self.err(

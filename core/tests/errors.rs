@@ -810,3 +810,26 @@ fn a_tensor_with_indices_is_not_a_function() {
     );
     accepts("param b\nx_j = b(y_j + 1)");
 }
+
+/// Constants outside a function's domain are caught where they are written,
+/// as `\frac{y}{1-1}` already was; `eval` blamed the data for them (found
+/// by an adversarial sweep).
+#[test]
+fn constant_arguments_outside_the_domain() {
+    expect(
+        "x_j = y_j + 0^{-1}",
+        "division by zero: the constant 0 to a negative power",
+        (3, 13),
+    );
+    expect(
+        "x_j = y_j + \\log(1-1)",
+        "the logarithm of the constant 0 is not a real number",
+        (3, 18),
+    );
+    expect(
+        "x_j = y_j + \\sqrt{-4}",
+        "the square root of the constant -4 is not a real number",
+        (3, 19),
+    );
+    accepts("x_j = y_j + \\log(2) + \\sqrt{0} + 0^{2}");
+}
