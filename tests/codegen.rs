@@ -220,6 +220,14 @@ fn driver(k: usize, c: &Case, real: RealType, gemm: bool, out: &mut String) {
         let _ = writeln!(f, "let seed{o}: ::std::vec::Vec<f64> = {};", vec_lit(&s));
         seeds.push(format!("{}: &seed{o}", codegen::rust_ident(key)));
     }
+    // A struct with no tensor fields (no outputs, no gradients) keeps its
+    // type parameters in a `_marker`.
+    let marker = |list: &mut Vec<String>| {
+        if list.is_empty() {
+            list.push("_marker: ::core::marker::PhantomData".to_owned());
+        }
+    };
+    marker(&mut seeds);
     let _ = writeln!(f, "let seeds = m{k}::Seeds {{ {} }};", seeds.join(", "));
     let mut grads = Vec::new();
     for (t, tensor) in p.tensors.iter().enumerate() {
@@ -235,7 +243,8 @@ fn driver(k: usize, c: &Case, real: RealType, gemm: bool, out: &mut String) {
             ));
         }
     }
-    let list: Vec<&str> = grads.iter().map(|g| g.1.as_str()).collect();
+    let mut list: Vec<String> = grads.iter().map(|g| g.1.clone()).collect();
+    marker(&mut list);
     let _ = writeln!(f, "let mut grads = m{k}::Grads {{ {} }};", list.join(", "));
     if threads == 1 {
         let _ = writeln!(

@@ -1690,6 +1690,29 @@ impl<'m> Gen<'m> {
         s
     }
 
+    /// `let _ = name;` for the parameters of `forward_threads` (or, with
+    /// `backward`, of `backward_threads`) that a degenerate model leaves
+    /// unused, so that the module stays warning-free: `inputs` without
+    /// leaves, `values` without equations, `seeds` without outputs, `grads`
+    /// when every leaf is a `const`. Otherwise their length checks use them.
+    fn unused_params(&self, backward: bool) -> String {
+        let ts = &self.p.tensors;
+        let mut unused = Vec::new();
+        if !ts.iter().any(|t| t.is_leaf()) {
+            unused.push("inputs");
+        }
+        if ts.iter().all(|t| t.is_leaf()) {
+            unused.push("values");
+        }
+        if backward && self.p.outputs.is_empty() {
+            unused.push("seeds");
+        }
+        if backward && !ts.iter().any(|t| t.wants_gradient()) {
+            unused.push("grads");
+        }
+        unused.iter().map(|n| format!("let _ = {n};")).collect()
+    }
+
     fn leaf_checks(&mut self) -> String {
         let mut s = String::new();
         for t in 0..self.p.tensors.len() {
@@ -1805,6 +1828,7 @@ impl<'m> Gen<'m> {
             // Nothing here has rows to split.
             body.insert_str(0, "let _ = threads;");
         }
+        body.insert_str(0, &self.unused_params(false));
         let prologue = self.size_prologue();
         let g = self.fn_generics();
         let (ip, vp) = (self.struct_params("'_"), self.struct_params(""));
@@ -2108,6 +2132,7 @@ impl<'m> Gen<'m> {
             // Nothing here has rows to split.
             body.insert_str(0, "let _ = threads;");
         }
+        body.insert_str(0, &self.unused_params(true));
         let prologue = self.size_prologue();
         let g = self.fn_generics();
         let (ip, vp, sp, gp) = (
