@@ -561,8 +561,25 @@ impl<'s> Resolver<'s> {
             );
             return;
         }
-        if let Some(span) = self.fn_cycle(&name, &f.body, &mut Vec::new()) {
-            self.err(span, format!("function `{name}` calls itself"));
+        if let Some((span, via)) = self.fn_cycle(&name, &f.body, &mut Vec::new()) {
+            let message = if via.is_empty() {
+                format!("function `{name}` calls itself")
+            } else {
+                let chain: Vec<String> = std::iter::once(&name)
+                    .chain(&via)
+                    .chain(std::iter::once(&name))
+                    .map(|n| format!("`{n}`"))
+                    .collect();
+                format!(
+                    "function `{name}` calls itself through {}: {}",
+                    via.iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    chain.join(" -> ")
+                )
+            };
+            self.err(span, format!("{message}; a function may not be recursive"));
             return;
         }
         let derivative = Some(crate::simplify::simplify(
@@ -580,7 +597,14 @@ impl<'s> Resolver<'s> {
         );
     }
 
-    fn fn_cycle(&self, root: &str, body: &ast::Expr, stack: &mut Vec<String>) -> Option<Span> {
+    /// Where `body` calls `root` again, directly or through other
+    /// functions: the call in `body` and the functions in between.
+    fn fn_cycle(
+        &self,
+        root: &str,
+        body: &ast::Expr,
+        stack: &mut Vec<String>,
+    ) -> Option<(Span, Vec<String>)> {
         let mut found = None;
         visit_ast(body, &mut |x| {
             if found.is_some() {
@@ -593,12 +617,13 @@ impl<'s> Resolver<'s> {
             } = x
             {
                 if id.name == root {
-                    found = Some(*callee_span);
+                    found = Some((*callee_span, Vec::new()));
                 } else if !stack.contains(&id.name) {
                     if let Some(def) = self.fn_defs.get(&id.name) {
                         stack.push(id.name.clone());
-                        if self.fn_cycle(root, &def.body, stack).is_some() {
-                            found = Some(*callee_span);
+                        if let Some((_, mut via)) = self.fn_cycle(root, &def.body, stack) {
+                            via.insert(0, id.name.clone());
+                            found = Some((*callee_span, via));
                         }
                     }
                 }

@@ -833,3 +833,20 @@ fn constant_arguments_outside_the_domain() {
     );
     accepts("x_j = y_j + \\log(2) + \\sqrt{0} + 0^{2}");
 }
+
+/// A function that calls itself, directly or through another one, is an
+/// error at the call; through another, the message names the chain (it
+/// said only "calls itself" before, found by an adversarial sweep).
+#[test]
+fn recursive_functions_name_the_chain() {
+    expect(
+        "h(z) = h(z) + 1\nx_j = h(y_j)",
+        "function `h` calls itself; a function may not be recursive",
+        (3, 8),
+    );
+    expect(
+        "h(z) = g(z) + 1\ng(z) = 2 h(z)\nx_j = h(y_j)",
+        "function `h` calls itself through `g`: `h` -> `g` -> `h`; a function may not be recursive",
+        (3, 8),
+    );
+}
