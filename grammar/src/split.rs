@@ -489,8 +489,6 @@ pub(crate) fn check_run_on_scripts(stmt: &str, base: usize, errors: &mut Vec<Syn
     }
 }
 
-/// Unknown backslash commands, `\operatorname{...}` names and environments,
-/// each reported with the command's range.
 /// `\left` and `\right` come in pairs, as LaTeX requires: `\left( y )` or
 /// `( y \right)` does not compile there, so it is an error here too, at
 /// the closer. (The delimiters themselves may differ, `\left( \right]`,
@@ -556,6 +554,8 @@ pub(crate) fn check_left_right(stmt: &str, base: usize, errors: &mut Vec<SyntaxE
     }
 }
 
+/// Unknown backslash commands, `\operatorname{...}` names and environments,
+/// each reported with the command's range.
 pub(crate) fn check_commands(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {
     let b = stmt.as_bytes();
     let mut i = 0;
