@@ -184,6 +184,15 @@ pub(crate) fn command_end(text: &str, i: usize) -> usize {
     }
 }
 
+/// The line number (from 1) of byte `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    let b = text.as_bytes();
+    let breaks = (0..at)
+        .filter(|&k| b[k] == b'\n' || (b[k] == b'\r' && b.get(k + 1) != Some(&b'\n')))
+        .count();
+    1 + breaks
+}
+
 /// After `\begin` or `\end` at `after`: optional spaces, `{name}`. Returns
 /// the name's range and the end of the group.
 fn env_group(b: &[u8], after: usize) -> Option<(usize, usize, usize)> {
@@ -214,6 +223,8 @@ pub(crate) fn split(text: &str, errors: &mut Vec<SyntaxError>) -> Vec<Span> {
     let b = text.as_bytes();
     let mut stmts = Vec::new();
     let mut stack: Vec<(Open, Span)> = Vec::new();
+    // The environments open, by name, for their `\end`.
+    let mut envs: Vec<(&str, Span)> = Vec::new();
     let mut dollar: Option<(bool, Span)> = None;
     let mut start = 0;
     let mut i = 0;
@@ -232,11 +243,28 @@ pub(crate) fn split(text: &str, errors: &mut Vec<SyntaxError>) -> Vec<Span> {
                     ")" => close(&mut stack, Open::MathParen),
                     "]" => close(&mut stack, Open::MathBrack),
                     "begin" | "end" => {
-                        if let Some((_, _, group_end)) = env_group(b, end) {
+                        if let Some((s, e, group_end)) = env_group(b, end) {
+                            let name = text[s..e].trim();
                             if &text[i + 1..end] == "begin" {
                                 stack.push((Open::Env, Span::new(i, group_end)));
+                                envs.push((name, Span::new(i, group_end)));
                             } else {
                                 close(&mut stack, Open::Env);
+                                // `\begin{aligned} ... \end{align}` does not
+                                // compile in LaTeX either. (An unknown name
+                                // is reported as such, once.)
+                                if let Some((opened, at)) = envs.pop() {
+                                    let known = |n: &str| ENVIRONMENTS.contains(&n);
+                                    if opened != name && known(opened) && known(name) {
+                                        errors.push(SyntaxError {
+                                            span: Span::new(i, group_end),
+                                            message: format!(
+                                                "`\\end{{{name}}}` closes `\\begin{{{opened}}}` (line {})",
+                                                line_of(text, at.start)
+                                            ),
+                                        });
+                                    }
+                                }
                             }
                             i = group_end;
                             continue;

@@ -361,3 +361,22 @@ fn left_and_right_come_in_pairs() {
     assert_eq!(rhs("\\left[ \\left( y \\right) \\right]"), rhs("y"));
     assert_eq!(rhs("\\bigl( y \\bigr)"), rhs("y"));
 }
+
+/// An environment ends with its own name: `\begin{aligned}` ...
+/// `\end{align}` does not compile in LaTeX and was accepted (found by an
+/// adversarial sweep).
+#[test]
+fn an_environment_ends_with_its_own_name() {
+    for nl in ["\n", "\r\n", "\r"] {
+        let src = format!("\\begin{{aligned}}{nl}x &= y{nl}\\end{{align}}");
+        assert_eq!(
+            err1(&src),
+            e(
+                "\\end{align}",
+                "`\\end{align}` closes `\\begin{aligned}` (line 1)"
+            ),
+            "{nl:?}"
+        );
+    }
+    assert_eq!(ok("\\begin{aligned}\nx &= y\n\\end{aligned}").len(), 1);
+}
