@@ -83,6 +83,7 @@ fn parse_statement(text: &str, range: Span, errors: &mut Vec<SyntaxError>) -> Op
     split::check_commands(stmt, base, errors);
     split::check_run_on_scripts(stmt, base, errors);
     split::check_left_right(stmt, base, errors);
+    split::check_row_breaks(stmt, base, errors);
     if errors.len() > before {
         return None;
     }

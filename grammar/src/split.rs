@@ -517,6 +517,62 @@ pub(crate) fn check_run_on_scripts(stmt: &str, base: usize, errors: &mut Vec<Syn
     }
 }
 
+/// `x = y \\ z = w` on one line, outside an `aligned` block: the `\\` is
+/// spacing there, so the two equations would read as one chain `x = y z =
+/// w` and fail with an undeclared `z`. An error at the `\\` instead. Rows
+/// that continue an equation (`\\ &= ...`, `\\ + b`) are left alone.
+pub(crate) fn check_row_breaks(stmt: &str, base: usize, errors: &mut Vec<SyntaxError>) {
+    if stmt.contains("\\begin") {
+        return;
+    }
+    let b = stmt.as_bytes();
+    for (i, end) in commands(stmt) {
+        if &stmt[i + 1..end] == "\\" {
+            let row_start = skip_space(b, end);
+            let row_end = stmt[row_start..]
+                .find("\\\\")
+                .map_or(stmt.len(), |k| row_start + k);
+            let row = &stmt[row_start..row_end];
+            let continues = row.starts_with(['&', '=', '+', '-']) || row.is_empty();
+            // An `=` outside every bracket (not a limit's `a=0`).
+            let mut depth = 0i32;
+            let equation = row.bytes().any(|c| {
+                match c {
+                    b'(' | b'[' | b'{' => depth += 1,
+                    b')' | b']' | b'}' => depth -= 1,
+                    _ => {}
+                }
+                c == b'=' && depth == 0
+            });
+            if !continues && equation {
+                errors.push(SyntaxError {
+                    span: Span::new(base + i, base + end),
+                    message: "`\\\\` separates the rows of an `aligned` block; outside one, put each equation on its own line".to_owned(),
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// The backslash commands of `stmt` in order, as byte ranges from the
+/// backslash to the end of the name.
+fn commands(stmt: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = stmt.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() && b[i] != b'\\' {
+            i += 1;
+        }
+        if i >= b.len() {
+            return None;
+        }
+        let (start, end) = (i, command_end(stmt, i));
+        i = end.max(i + 1);
+        Some((start, end))
+    })
+}
+
 /// `\left` and `\right` come in pairs, as LaTeX requires: `\left( y )` or
 /// `( y \right)` does not compile there, so it is an error here too, at
 /// the closer. (The delimiters themselves may differ, `\left( \right]`,

@@ -380,3 +380,20 @@ fn an_environment_ends_with_its_own_name() {
     }
     assert_eq!(ok("\\begin{aligned}\nx &= y\n\\end{aligned}").len(), 1);
 }
+
+/// Two equations on one line split by `\\` outside an `aligned` block read
+/// as one chain and failed with an undeclared tensor (found by an
+/// adversarial sweep). Rows that continue an equation are fine.
+#[test]
+fn a_row_break_outside_aligned_between_equations() {
+    let msg = "`\\\\` separates the rows of an `aligned` block; outside one, put each equation on its own line";
+    assert_eq!(err1("x = y \\\\ z = w"), e("\\\\", msg));
+    for fine in [
+        "x = y \\\\",
+        "x &= 2 y \\\\ &= y + y",
+        "x = y \\\\ + 1",
+        "x = y \\\\ \\sum_{a=0}^{2} w_a",
+    ] {
+        assert_eq!(ok(fine).len(), 1, "{fine}");
+    }
+}
