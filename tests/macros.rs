@@ -443,7 +443,7 @@ fn model_rejects_a_size_beyond_i64() {
 /// not a bare division by zero inside the kernel.
 #[test]
 #[should_panic(
-    expected = "the sizes make the stride `s` of `i` in a read of `y` 0; strides must be positive"
+    expected = "the sizes make the stride `s` of `i` in a read of `y` 0; it must be positive"
 )]
 fn model_values_reject_a_zero_stride() {
     use conv1d_strided as m;
@@ -458,7 +458,7 @@ fn model_values_reject_a_zero_stride() {
 
 #[test]
 #[should_panic(
-    expected = "the sizes make the stride `d` of `a` in a read of `y` 0; strides must be positive"
+    expected = "the sizes make the stride `d` of `a` in a read of `y` 0; it must be positive"
 )]
 fn model_forward_rejects_a_zero_dilation() {
     use conv1d_strided as m;

@@ -1622,10 +1622,11 @@ impl<'m> Gen<'m> {
         (s, doc)
     }
 
-    /// A panic for every stride that is a size (`x_{s i + a}`) and that the
-    /// sizes make zero or of the wrong sign: the gather form divides by it,
-    /// and so may the ranges (`\\lceil L/s \\rceil`), which would stop the
-    /// kernel with a bare division by zero.
+    /// A panic for every stride that is a size (`x_{s i + a}`), and every
+    /// size a range divides by (`\lceil L/s \rceil`), that the sizes make
+    /// zero or negative (a stride written `-s` is checked as `s`): the
+    /// gather form and the ranges divide by them, and a zero one would stop
+    /// the kernel with a bare division by zero.
     fn stride_checks(&mut self) -> String {
         let mut s = String::new();
         let mut strides: Vec<(Poly, String, usize)> = Vec::new();
@@ -2768,7 +2769,7 @@ impl<'m> Gen<'m> {
                 "tensor_len" => "/// The number of elements of a tensor: the product of its extents.\n#[track_caller]\nfn tensor_len(extents: &[usize]) -> usize { let mut n = 1usize; for &e in extents { match n.checked_mul(e) { Some(p) => n = p, None => panic!(\"sharegrad: the sizes give a tensor more elements than usize holds (extents {extents:?})\") } } n }".into(),
                 "size_i64" => "/// A size as the `i64` the index arithmetic uses.\n#[track_caller]\nfn size_i64(name: &str, size: usize) -> i64 { match i64::try_from(size) { Ok(s) => s, Err(_) => panic!(\"sharegrad: size `{name}` = {size} does not fit in i64\") } }".into(),
                 "check_extent" => "/// Panics when the sizes give an index range fewer than zero points.\n#[track_caller]\nfn check_extent(what: &str, extent: i64) { if extent < 0 { panic!(\"sharegrad: the sizes give {what} a negative extent {extent}\"); } }".into(),
-                "check_stride" => "/// Panics unless a stride that the sizes give is positive.\n#[track_caller]\nfn check_stride(what: &str, stride: i64) { if stride <= 0 { panic!(\"sharegrad: the sizes make {what} {stride}; strides must be positive\"); } }".into(),
+                "check_stride" => "/// Panics unless a stride or a divisor that the sizes give is positive.\n#[track_caller]\nfn check_stride(what: &str, value: i64) { if value <= 0 { panic!(\"sharegrad: the sizes make {what} {value}; it must be positive\"); } }".into(),
                 "sigma" => format!("/// The logistic function, in its numerically stable form.\n#[inline]\nfn sigma{g}(x: {ty}) -> {ty} {{ if x >= {zero} {{ {one} / ({one} + (-x).exp()) }} else {{ let e = x.exp(); e / ({one} + e) }} }}"),
                 "softplus" => format!("/// `log(1 + e^x)`, in its numerically stable form.\n#[inline]\nfn softplus{g}(x: {ty}) -> {ty} {{ (if x > {zero} {{ x }} else {{ {zero} }}) + (-x.abs()).exp().ln_1p() }}"),
                 "relu" => format!("/// `max(x, 0)`; `relu'(0) = 0`.\n#[inline]\nfn relu{g}(x: {ty}) -> {ty} {{ if x <= {zero} {{ {zero} }} else {{ x }} }}"),
