@@ -1629,38 +1629,20 @@ impl<'m> Gen<'m> {
     /// the kernel with a bare division by zero.
     fn stride_checks(&mut self) -> String {
         let mut s = String::new();
-        let mut strides: Vec<(Poly, String, usize)> = Vec::new();
-        for st in &self.p.statements {
-            visit_expr(&st.rhs, &mut |x| {
-                if let Expr::Read(r) = x {
-                    for ix in &r.index {
-                        for v in ix.vars() {
-                            let Some((c, _)) = ix.linear_in(&v) else {
-                                continue;
-                            };
-                            let c = match c.sign_assuming_positive_sizes() {
-                                Some(-1) => c.neg(),
-                                _ => c,
-                            };
-                            let sized = c.as_const().is_none() && c.vars().is_empty();
-                            if sized && !strides.iter().any(|(d, _, _)| *d == c) {
-                                strides.push((c, v, r.tensor));
-                            }
-                        }
-                    }
-                }
-            });
-        }
-        let mut checks: Vec<(Poly, String)> = strides
-            .into_iter()
-            .map(|(c, v, t)| {
+        let mut checks: Vec<(Poly, String)> = Vec::new();
+        for stride in self.p.size_strides() {
+            let c = match stride.coef.sign_assuming_positive_sizes() {
+                Some(-1) => stride.coef.neg(),
+                _ => stride.coef,
+            };
+            if !checks.iter().any(|(d, _)| *d == c) {
                 let what = format!(
-                    "the stride `{c}` of `{v}` in a read of `{}`",
-                    self.p.tensors[t].key
+                    "the stride `{c}` of `{}` in a read of `{}`",
+                    stride.var, self.p.tensors[stride.tensor].key
                 );
-                (c, what)
-            })
-            .collect();
+                checks.push((c, what));
+            }
+        }
         // Sizes that ranges divide by (`0 \le i < \lceil L/s \rceil`).
         let mut divisors = Vec::new();
         for t in &self.p.tensors {

@@ -891,54 +891,21 @@ fn count(n: usize) -> String {
 /// sign it has for positive sizes (strides are positive): the derivation
 /// assumed it.
 fn check_strides(p: &Program, sizes: &BTreeMap<String, i64>) -> Res<()> {
-    fn walk(e: &Expr, f: &mut dyn FnMut(&Read) -> Res<()>) -> Res<()> {
-        match e {
-            Expr::Num(_) | Expr::Size(_) | Expr::Index(_) | Expr::Param(_) => Ok(()),
-            Expr::Read(r) => f(r),
-            Expr::Add(xs) | Expr::Mul(xs) | Expr::Call(_, xs) => {
-                xs.iter().try_for_each(|x| walk(x, f))
-            }
-            Expr::Neg(x) | Expr::Pow(x, _) => walk(x, f),
-            Expr::Div(a, b) => {
-                walk(a, f)?;
-                walk(b, f)
-            }
-            Expr::Reduce { body, .. } => walk(body, f),
-            Expr::Indicator(pred) => match &**pred {
-                Pred::Gt(a, b) | Pred::Ge(a, b) => {
-                    walk(a, f)?;
-                    walk(b, f)
-                }
-                Pred::FirstArgMax { body, .. } => walk(body, f),
-            },
+    for stride in p.size_strides() {
+        let coef = &stride.coef;
+        let val = const_poly(coef, sizes, "")?;
+        let ok = match coef.sign_assuming_positive_sizes() {
+            Some(-1) => val < 0,
+            _ => val > 0,
+        };
+        if !ok {
+            let (v, idx) = (&stride.var, &stride.index);
+            let key = p.tensors.get(stride.tensor).map_or("?", |t| t.key.as_str());
+            return Err(EvalError::new(format!(
+                "the stride `{coef}` of `{v}` in the index `{idx}` of `{key}` is {val} with these sizes: strides must be positive"
+            ))
+            .at(p.statements[stride.statement].span));
         }
-    }
-    for st in &p.statements {
-        walk(&st.rhs, &mut |r: &Read| {
-            for idx in &r.index {
-                for v in idx.vars() {
-                    let Some((coef, _)) = idx.linear_in(&v) else {
-                        continue;
-                    };
-                    if coef.as_const().is_some() || !coef.vars().is_empty() {
-                        continue;
-                    }
-                    let val = const_poly(&coef, sizes, "")?;
-                    let ok = match coef.sign_assuming_positive_sizes() {
-                        Some(-1) => val < 0,
-                        _ => val > 0,
-                    };
-                    if !ok {
-                        let key = p.tensors.get(r.tensor).map_or("?", |t| t.key.as_str());
-                        return Err(EvalError::new(format!(
-                            "the stride `{coef}` of `{v}` in the index `{idx}` of `{key}` is {val} with these sizes: strides must be positive"
-                        ))
-                        .at(st.span));
-                    }
-                }
-            }
-            Ok(())
-        })?;
     }
     Ok(())
 }

@@ -258,6 +258,50 @@ impl Program {
     pub fn tensor_by_key(&self, key: &str) -> Option<TensorId> {
         self.tensors.iter().position(|t| t.key == key)
     }
+
+    /// Every stride that is a size (`s` in `y_{s i + a}`, `-s` in
+    /// `y_{n - s i}`), in statement order: the evaluator and the generated
+    /// code both check that the sizes keep them away from zero, since the
+    /// gather form divides by them.
+    pub fn size_strides(&self) -> Vec<SizeStride> {
+        let mut out = Vec::new();
+        for (statement, st) in self.statements.iter().enumerate() {
+            st.rhs.visit(&mut |e| {
+                let Expr::Read(read) = e else { return };
+                for index in &read.index {
+                    for var in index.vars() {
+                        let Some((coef, _)) = index.linear_in(&var) else {
+                            continue;
+                        };
+                        if coef.as_const().is_none() && coef.vars().is_empty() {
+                            out.push(SizeStride {
+                                statement,
+                                tensor: read.tensor,
+                                index: index.clone(),
+                                var,
+                                coef,
+                            });
+                        }
+                    }
+                }
+            });
+        }
+        out
+    }
+}
+
+/// A stride that is a size, found by [`Program::size_strides`].
+pub struct SizeStride {
+    /// The reading statement's index in [`Program::statements`].
+    pub statement: usize,
+    /// The tensor read.
+    pub tensor: TensorId,
+    /// The index of the read that the variable enters.
+    pub index: Poly,
+    /// The index variable it multiplies.
+    pub var: String,
+    /// Its coefficient: sizes only, not a number.
+    pub coef: Poly,
 }
 
 /// A read of a tensor inside a statement: one use site of, for instance, a
