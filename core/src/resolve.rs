@@ -324,9 +324,7 @@ impl<'s> Resolver<'s> {
         let mut ok = true;
         for ix in written {
             match ix {
-                ast::IntExpr::Sym(id)
-                    if id.name.len() == 1 && id.name.chars().all(|c| c.is_ascii_lowercase()) =>
-                {
+                ast::IntExpr::Sym(id) if is_index_letter(&id.name) => {
                     if out.iter().any(|(n, _)| *n == id.name) {
                         self.err(
                             id.span,
@@ -1526,7 +1524,7 @@ impl<'s> Resolver<'s> {
             // Index variables are single lower-case letters, here as on a
             // left-hand side (`\sum_{I}` would make `I` a size elsewhere).
             let name = &b.var.name;
-            if !(name.len() == 1 && name.chars().all(|c| c.is_ascii_lowercase())) {
+            if !is_index_letter(name) {
                 let written = self
                     .src
                     .get(b.var.span.start..b.var.span.end)
@@ -2125,6 +2123,11 @@ pub fn builtin_name(b: Builtin) -> &'static str {
 const EXPONENT_DIVIDES_BY_ZERO: &str = "the exponent divides by zero";
 /// Why a constant exponent is no number: `^{1e999}`.
 const EXPONENT_NOT_FINITE: &str = "the exponent is not a finite number";
+
+/// An index variable's name: one lower-case Latin letter.
+fn is_index_letter(name: &str) -> bool {
+    name.len() == 1 && name.chars().all(|c| c.is_ascii_lowercase())
+}
 
 /// A label that reads as a number (`2`, `-1`, `1/2`), for `b^2`: its value,
 /// or why it is no exponent (`1/0`, `1e999`); `None` when the label is not
