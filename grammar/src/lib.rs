@@ -191,24 +191,31 @@ fn decimal_point_error(stmt: &str, s: usize, t: usize, base: usize) -> Option<Sy
     if s == t {
         return None;
     }
+    let not_integer = |start: usize, end: usize| SyntaxError {
+        span: Span::new(base + start, base + end),
+        message: format!(
+            "`{}` is not an integer: bounds, limits and subscripts are integers",
+            &stmt[start..end]
+        ),
+    };
+    let digits_from = |k: usize| {
+        stmt[k..].len()
+            - stmt[k..]
+                .trim_start_matches(|c: char| c.is_ascii_digit())
+                .len()
+    };
     // `y_{2.5}`: stopped at the point itself, digits on both sides.
     let lead = stmt[..s].len()
         - stmt[..s]
             .trim_end_matches(|c: char| c.is_ascii_digit())
             .len();
-    if let (true, Some(after)) = (lead > 0, stmt[s..].strip_prefix('.')) {
-        let frac = after.len() - after.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    if lead > 0 && stmt[s..].starts_with('.') {
+        let frac = digits_from(s + 1);
         if frac > 0 {
-            let (start, end) = (s - lead, s + 1 + frac);
-            return Some(SyntaxError {
-                span: Span::new(base + start, base + end),
-                message: format!(
-                    "`{}` is not an integer: bounds, limits and subscripts are integers",
-                    &stmt[start..end]
-                ),
-            });
+            return Some(not_integer(s - lead, s + 1 + frac));
         }
     }
+    // `2.5` where an integer is wanted, or `5. y`: stopped after the point.
     let before = &stmt[..s];
     let trimmed = before.trim_end();
     let head = trimmed.strip_suffix('.')?;
@@ -216,21 +223,11 @@ fn decimal_point_error(stmt: &str, s: usize, t: usize, base: usize) -> Option<Sy
     if start == head.len() {
         return None;
     }
-    let whole = &stmt[start..head.len()];
-    let digits_after = stmt[s..].len()
-        - stmt[s..]
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .len();
+    let digits_after = digits_from(s);
     Some(if trimmed.len() == before.len() && digits_after > 0 {
-        let end = s + digits_after;
-        SyntaxError {
-            span: Span::new(base + start, base + end),
-            message: format!(
-                "`{}` is not an integer: bounds, limits and subscripts are integers",
-                &stmt[start..end]
-            ),
-        }
+        not_integer(start, s + digits_after)
     } else {
+        let whole = &stmt[start..head.len()];
         SyntaxError {
             span: Span::new(base + start, base + trimmed.len()),
             message: format!(
