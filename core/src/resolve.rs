@@ -1016,13 +1016,14 @@ impl<'s> Resolver<'s> {
                 let (c, lo_num, hi_num) = if sign > 0 {
                     (c, dim.lo.sub(&rmin), dim.hi.sub(&rmax))
                 } else {
-                    (c.neg(), rmax.sub(&dim.lo), rmin.sub(&dim.hi))
+                    (c.neg(), rmin.sub(&dim.lo), rmax.sub(&dim.hi))
                 };
                 if sign > 0 {
                     lows[k].push(lo_num.ceil_div(&c));
                     highs[k].push(hi_num.floor_div(&c));
                 } else {
-                    // -c*v + rest in [lo, hi]  =>  v in [ceil((rmax-hi)/c), floor((rmin-lo)/c)]
+                    // -c*v + rest in [lo, hi] for every rest in [rmin, rmax]
+                    //   =>  v in [ceil((rmax-hi)/c), floor((rmin-lo)/c)]
                     lows[k].push(hi_num.ceil_div(&c));
                     highs[k].push(lo_num.floor_div(&c));
                 }
