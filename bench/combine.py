@@ -148,7 +148,7 @@ def main():
             if None not in parts:
                 need = "—" if pt1s is None else fmt_ms(pt1s / 10)
                 print(f"  memory floor for max-pool fwd+bwd with this API (read the input; read the seed and write the "
-                      f"output; read the input again and add into the gradient): "
+                      f"output; add into the gradient, reading and writing it): "
                       f"{' + '.join(fmt_ms(t) for t in parts)} = {fmt_ms(sum(parts))} ms; 10x PyTorch needs {need} ms")
     for part in ("fwd", "bwd"):
         for v, how in (("generated", "self-contained"), ("generated_gemm", "--gemm")):

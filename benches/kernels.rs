@@ -380,74 +380,84 @@ fn conv1d_backward_by_hand(y: &[f32], w: &[f32], g: &[f32], dy: &mut [f32], dw: 
     }
 }
 
-/// 2x2 max pooling, stride 2 (H and W even).
-fn maxpool_forward_by_hand(s: Shape, x: &[f32], y: &mut [f32]) {
+/// 2x2 max pooling, stride 2 (H and W even), recording where each window's
+/// maximum is (0-3, row-major; the first on ties), as the generated
+/// forward does for its backward.
+fn maxpool_forward_by_hand(s: Shape, x: &[f32], y: &mut [f32], arg: &mut [u8]) {
     let (ho, wo) = (s.h / 2, s.w / 2);
-    for (yc, xc) in y.chunks_exact_mut(ho * wo).zip(x.chunks_exact(s.h * s.w)) {
-        for (i, yrow) in yc.chunks_exact_mut(wo).enumerate() {
-            let r0 = &xc[2 * i * s.w..][..s.w];
-            let r1 = &xc[(2 * i + 1) * s.w..][..s.w];
-            for ((o, p0), p1) in yrow
-                .iter_mut()
-                .zip(r0.chunks_exact(2))
-                .zip(r1.chunks_exact(2))
-            {
-                let mut m = p0[0];
-                for v in [p0[1], p1[0], p1[1]] {
-                    if v > m {
-                        m = v;
-                    }
-                }
-                *o = m;
-            }
-        }
-    }
-}
-
-/// Its adjoint: each window's seed goes to its first maximal element in
-/// row-major order (as the equations say).
-fn maxpool_backward_by_hand(s: Shape, x: &[f32], g: &[f32], dx: &mut [f32]) {
-    let (ho, wo) = (s.h / 2, s.w / 2);
-    for ((gc, xc), dxc) in g
-        .chunks_exact(ho * wo)
+    for ((yc, ac), xc) in y
+        .chunks_exact_mut(ho * wo)
+        .zip(arg.chunks_exact_mut(ho * wo))
         .zip(x.chunks_exact(s.h * s.w))
-        .zip(dx.chunks_exact_mut(s.h * s.w))
     {
-        for (i, grow) in gc.chunks_exact(wo).enumerate() {
-            let r0 = &xc[2 * i * s.w..][..s.w];
-            let r1 = &xc[(2 * i + 1) * s.w..][..s.w];
-            let (d0, d1) = dxc[2 * i * s.w..][..2 * s.w].split_at_mut(s.w);
-            maxpool_backward_row(grow, r0, r1, d0, d1);
+        for ((yrow, arow), xr) in yc
+            .chunks_exact_mut(wo)
+            .zip(ac.chunks_exact_mut(wo))
+            .zip(xc.chunks_exact(2 * s.w))
+        {
+            let (r0, r1) = xr.split_at(s.w);
+            maxpool_forward_row(yrow, arow, r0, r1);
         }
     }
 }
 
 /// One row of windows. A function of its own, not inlined: its slices are
 /// then arguments that the compiler knows do not overlap, and it vectorises
-/// the loop (inlined into the loops above, where `d0` and `d1` come from one
-/// buffer, it did not, and the backward took 14 ms instead of 5).
+/// the loop (inlined into loops whose rows come from one buffer, the
+/// backward did not, and took 14 ms instead of 5).
 #[inline(never)]
-fn maxpool_backward_row(g: &[f32], r0: &[f32], r1: &[f32], d0: &mut [f32], d1: &mut [f32]) {
-    for ((((&gv, p0), p1), q0), q1) in g
-        .iter()
+fn maxpool_forward_row(y: &mut [f32], arg: &mut [u8], r0: &[f32], r1: &[f32]) {
+    for (((o, a), p0), p1) in y
+        .iter_mut()
+        .zip(arg.iter_mut())
         .zip(r0.chunks_exact(2))
         .zip(r1.chunks_exact(2))
-        .zip(d0.chunks_exact_mut(2))
-        .zip(d1.chunks_exact_mut(2))
     {
-        // Branch-free: the first maximum's position, then one select per
-        // element of the window.
+        // Branch-free: a select per element for the maximum and its place.
         let mut m = p0[0];
-        let mut arg = 0u8;
+        let mut k = 0u8;
         for (t, v) in [(1u8, p0[1]), (2, p1[0]), (3, p1[1])] {
             let gt = v > m;
             m = if gt { v } else { m };
-            arg = if gt { t } else { arg };
+            k = if gt { t } else { k };
         }
-        q0[0] += if arg == 0 { gv } else { 0.0 };
-        q0[1] += if arg == 1 { gv } else { 0.0 };
-        q1[0] += if arg == 2 { gv } else { 0.0 };
-        q1[1] += if arg == 3 { gv } else { 0.0 };
+        *o = m;
+        *a = k;
+    }
+}
+
+/// Its adjoint: each window's seed goes to the recorded element.
+fn maxpool_backward_by_hand(s: Shape, g: &[f32], arg: &[u8], dx: &mut [f32]) {
+    let (ho, wo) = (s.h / 2, s.w / 2);
+    for ((gc, ac), dxc) in g
+        .chunks_exact(ho * wo)
+        .zip(arg.chunks_exact(ho * wo))
+        .zip(dx.chunks_exact_mut(s.h * s.w))
+    {
+        for ((grow, arow), dr) in gc
+            .chunks_exact(wo)
+            .zip(ac.chunks_exact(wo))
+            .zip(dxc.chunks_exact_mut(2 * s.w))
+        {
+            let (d0, d1) = dr.split_at_mut(s.w);
+            maxpool_backward_row(grow, arow, d0, d1);
+        }
+    }
+}
+
+/// One row of windows of the backward (not inlined, as above).
+#[inline(never)]
+fn maxpool_backward_row(g: &[f32], arg: &[u8], d0: &mut [f32], d1: &mut [f32]) {
+    for (((&gv, &k), q0), q1) in g
+        .iter()
+        .zip(arg)
+        .zip(d0.chunks_exact_mut(2))
+        .zip(d1.chunks_exact_mut(2))
+    {
+        q0[0] += if k == 0 { gv } else { 0.0 };
+        q0[1] += if k == 1 { gv } else { 0.0 };
+        q1[0] += if k == 2 { gv } else { 0.0 };
+        q1[1] += if k == 3 { gv } else { 0.0 };
     }
 }
 
@@ -721,7 +731,8 @@ fn bench_maxpool(cr: &mut Criterion) {
     gen_maxpool2d::forward(&sizes, &inputs, &mut values);
 
     let mut y_hand = vec![0.0f32; out_len];
-    maxpool_forward_by_hand(s, &x, &mut y_hand);
+    let mut arg_hand = vec![0u8; out_len];
+    maxpool_forward_by_hand(s, &x, &mut y_hand, &mut arg_hand);
     assert_close("maxpool forward", &values.y, &y_hand);
     let mut dx_gen = vec![0.0f32; x.len()];
     let mut grads = gen_maxpool2d::Grads {
@@ -735,7 +746,7 @@ fn bench_maxpool(cr: &mut Criterion) {
         &mut grads,
     );
     let mut dx_hand = vec![0.0f32; x.len()];
-    maxpool_backward_by_hand(s, &x, &g, &mut dx_hand);
+    maxpool_backward_by_hand(s, &g, &arg_hand, &mut dx_hand);
     assert_close("maxpool backward", &dx_gen, &dx_hand);
     {
         let mut v2 = gen_maxpool2d::Values::new(&sizes);
@@ -762,7 +773,7 @@ fn bench_maxpool(cr: &mut Criterion) {
     }
     grp.bench_function("hand", |b| {
         b.iter(|| {
-            maxpool_forward_by_hand(s, &x, &mut y_hand);
+            maxpool_forward_by_hand(s, &x, &mut y_hand, &mut arg_hand);
             black_box(&y_hand);
         })
     });
@@ -790,7 +801,7 @@ fn bench_maxpool(cr: &mut Criterion) {
     }
     grp.bench_function("hand", |b| {
         b.iter(|| {
-            maxpool_backward_by_hand(s, &x, &g, &mut dx_hand);
+            maxpool_backward_by_hand(s, &g, &arg_hand, &mut dx_hand);
             black_box(&dx_hand);
         })
     });
@@ -798,9 +809,10 @@ fn bench_maxpool(cr: &mut Criterion) {
 
     // The memory traffic no implementation of this API can avoid, timed on
     // the same buffers: the forward reads the whole input once and writes
-    // the output; the backward reads the input again and the seed, and adds
-    // into the caller's gradient (reads and writes it). Their sum is a
-    // floor under forward + backward (the arg-max searches come on top).
+    // the output; the backward reads the seed and adds into the caller's
+    // gradient (reads and writes it). Their sum is a floor under forward +
+    // backward (the arg-max searches, and finding or recording where each
+    // maximum is, come on top).
     let mut grp = cr.benchmark_group("maxpool_floor");
     group_settings(&mut grp, flops);
     grp.bench_function("read_input", |b| b.iter(|| black_box(sum_lanes(&x))));
@@ -812,8 +824,8 @@ fn bench_maxpool(cr: &mut Criterion) {
     });
     grp.bench_function("add_into_gradient", |b| {
         b.iter(|| {
-            for (d, v) in dx_hand.iter_mut().zip(&x) {
-                *d += *v;
+            for d in dx_hand.iter_mut() {
+                *d += 1.0;
             }
             black_box(&dx_hand);
         })

@@ -863,6 +863,68 @@ fn generated_source_snapshots() {
     });
 }
 
+/// Pooling with ties: the pooled maxima (rows of windows, the forward's
+/// record of each arg-max) with inputs rounded to halves, so that most
+/// windows hold equal values; each window's adjoint must go to its first
+/// maximal point in row-major order, as the evaluator does. Plus one case
+/// derived by hand.
+#[test]
+fn pooled_maxima_with_ties_match_evaluator_and_hand() {
+    let mut rng = Rng(0x71e5_0f1a_7e5e_ed01);
+    let mut cases = Vec::new();
+    for f in [
+        "tests/layouts/pool_windows.eq",
+        "tests/fixtures/maxpool1d_stride2/model.eq",
+        "bench/models/maxpool2d.eq",
+    ] {
+        let src = std::fs::read_to_string(root().join(f)).expect("readable");
+        let model = compile_model(f, &src);
+        for k in 0..3 {
+            let mut data = random_data(&model, &mut rng).expect("sizes");
+            for v in data.tensors.values_mut().flatten() {
+                *v = (*v * 2.0).round() / 2.0;
+            }
+            cases.push(Case {
+                name: format!("{f} with ties #{k}"),
+                model: model.clone(),
+                data,
+            });
+        }
+    }
+    // By hand: two 2x2 windows of x = [[1, 1, 0, 2], [1, 0, 2, 2]].
+    // The first's maximum 1 is first at (0, 0), the second's 2 at (0, 1),
+    // so the seeds 10 and 20 go to x[0][0] and x[0][3].
+    let src = std::fs::read_to_string(root().join("bench/models/maxpool2d.eq")).expect("readable");
+    let model = compile_model("maxpool2d by hand", &src);
+    let mut data = sharegrad_core::eval::Data::default();
+    for (s, v) in [("N", 1), ("C", 1), ("H", 2), ("W", 4)] {
+        data.sizes.insert(s.into(), v);
+    }
+    data.tensors
+        .insert("x".into(), vec![1.0, 1.0, 0.0, 2.0, 1.0, 0.0, 2.0, 2.0]);
+    data.seeds.insert("y".into(), vec![10.0, 20.0]);
+    cases.push(Case {
+        name: "maxpool2d by hand".into(),
+        model,
+        data,
+    });
+    let outs = run_generated("ties", &cases, true, false);
+    check_against_eval(&cases, &outs, true);
+    let mut hand = Output::default();
+    hand.values.insert("y".into(), vec![1.0, 2.0]);
+    hand.grads
+        .insert("x".into(), vec![10.0, 0.0, 0.0, 20.0, 0.0, 0.0, 0.0, 0.0]);
+    for (mode, out) in ["generic", "f64"].iter().zip(&outs[outs.len() - 1]) {
+        for (what, got, want) in [
+            ("values", &out.values, &hand.values),
+            ("grads", &out.grads, &hand.grads),
+        ] {
+            compare(&format!("by hand ({mode}) {what}"), got, want, 0.0)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
 /// A maximum's adjoint mixed with other terms (a softmax's stabilising
 /// max, a pooled input also read directly) runs from the windows: one
 /// arg-max search per window, whose winner gets the adjoint, instead of a

@@ -30,6 +30,8 @@ pub struct Inputs<'a> {
 pub struct Values {
     /// `y` (defined): 0 <= n <= N - 1, 0 <= c <= C - 1, 0 <= i <= floor((H - 2)/(2)), 0 <= j <= floor((W - 2)/(2)).
     pub y: ::std::vec::Vec<f32>,
+    /// Private: where the maximum of each window of `y` is (its position in the window, row-major), recorded by [`forward`] for [`backward`].
+    y_arg: ::std::vec::Vec<u8>,
 }
 #[allow(dead_code)]
 impl Values {
@@ -44,6 +46,10 @@ impl Values {
         Values {
             y: ::std::vec![
                 0.0_f32; tensor_len(& [dim(N), dim(C), dim(floor_div(H - 2, 2) + 1),
+                dim(floor_div(W - 2, 2) + 1)])
+            ],
+            y_arg: ::std::vec![
+                0u8; tensor_len(& [dim(N), dim(C), dim(floor_div(H - 2, 2) + 1),
                 dim(floor_div(W - 2, 2) + 1)])
             ],
         }
@@ -89,6 +95,7 @@ pub fn forward_threads(
     let H = size_i64("H", sizes.H);
     let N = size_i64("N", sizes.N);
     let W = size_i64("W", sizes.W);
+    let _ = threads;
     check_extent(
         "`y` in index `i` (0 <= i <= floor((H - 2)/(2)))",
         floor_div(H - 2, 2) + 1,
@@ -110,75 +117,93 @@ pub fn forward_threads(
         ),
     );
     {
-        split_rows(
-            &mut values.y[..],
-            dim(N),
-            threads,
-            |first1: usize, count2: usize, y_part3: &mut [f32]| {
-                let first1 = first1 as i64;
-                let count2 = count2 as i64;
-                let mut o = 0usize;
-                for n in first1..count2 + first1 {
-                    for c in 0..C {
-                        for i in 0..floor_div(H - 2, 2) + 1 {
-                            if H - 2 * i - 2 >= 0 {
-                                for j in 0..=floor_div(W - 2, 2) {
-                                    let mut max7 = 0.0_f32;
-                                    let mut first8 = true;
-                                    for a in 0..=1 {
-                                        let mut max4 = 0.0_f32;
-                                        let mut first5 = true;
-                                        for b in 0..=1 {
-                                            let x6 = inputs
-                                                .x[(((n * C + c) * H + (a + 2 * i)) * W + (b + 2 * j))
-                                                as usize];
-                                            if first5 || x6 > max4 {
-                                                max4 = x6;
-                                                first5 = false;
-                                            }
-                                        }
-                                        let x9 = max4;
-                                        if first8 || x9 > max7 {
-                                            max7 = x9;
-                                            first8 = false;
-                                        }
-                                    }
-                                    y_part3[o] = max7;
-                                    o += 1;
-                                }
-                            } else {
-                                for j in 0..=floor_div(W - 2, 2) {
-                                    let mut max13 = 0.0_f32;
-                                    let mut first14 = true;
-                                    for a in 0..=1 {
-                                        let mut max10 = 0.0_f32;
-                                        let mut first11 = true;
-                                        for b in 0..=1 {
-                                            let x12 = at(
-                                                inputs.x,
-                                                [n, c, a + 2 * i, b + 2 * j],
-                                                [N, C, H, W],
-                                            );
-                                            if first11 || x12 > max10 {
-                                                max10 = x12;
-                                                first11 = false;
-                                            }
-                                        }
-                                        let x15 = max10;
-                                        if first14 || x15 > max13 {
-                                            max13 = x15;
-                                            first14 = false;
-                                        }
-                                    }
-                                    y_part3[o] = max13;
-                                    o += 1;
-                                }
+        /// One row of windows; not inlined, so that its slices do not alias and the loop vectorises.
+        #[inline(never)]
+        #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+        fn pool_row4(y: &mut [f32], a: &mut [u8], r0: &[f32], r1: &[f32]) {
+            let full = y.len().min(a.len()).min(r0.len() / 2).min(r1.len() / 2);
+            for (((o, ar), p0), p1) in y[..full]
+                .iter_mut()
+                .zip(a.iter_mut())
+                .zip(r0.chunks_exact(2))
+                .zip(r1.chunks_exact(2))
+            {
+                let mut m = p0[0];
+                let mut arg = 0u8;
+                let v = p0[1];
+                let gt = v > m;
+                m = if gt { v } else { m };
+                arg = if gt { 1 } else { arg };
+                let v = p1[0];
+                let gt = v > m;
+                m = if gt { v } else { m };
+                arg = if gt { 2 } else { arg };
+                let v = p1[1];
+                let gt = v > m;
+                m = if gt { v } else { m };
+                arg = if gt { 3 } else { arg };
+                *o = m;
+                *ar = arg;
+            }
+            for j in full..y.len() {
+                let o = &mut y[j];
+                let ar = &mut a[j];
+                let p0 = &r0[2 * j..];
+                let p1 = &r1[2 * j..];
+                let mut m = p0[0];
+                let mut arg = 0u8;
+                let v = p0[1];
+                let gt = v > m;
+                m = if gt { v } else { m };
+                arg = if gt { 1 } else { arg };
+                let v = p1[0];
+                let gt = v > m;
+                m = if gt { v } else { m };
+                arg = if gt { 2 } else { arg };
+                let v = p1[1];
+                let gt = v > m;
+                m = if gt { v } else { m };
+                arg = if gt { 3 } else { arg };
+                *o = m;
+                *ar = arg;
+            }
+        }
+        let cnt5 = dim(floor_div(W - 2, 2) + 1);
+        if cnt5 > 0 {
+            split_rows2(
+                &mut values.y[..],
+                &mut values.y_arg[..],
+                dim(N),
+                threads,
+                |
+                    first1: usize,
+                    count2: usize,
+                    y_part3: &mut [f32],
+                    arg_part6: &mut [u8]|
+                {
+                    let first1 = first1 as i64;
+                    let count2 = count2 as i64;
+                    let mut o = 0usize;
+                    for n in first1..count2 + first1 {
+                        for c in 0..C {
+                            for i in 0..floor_div(H - 2, 2) + 1 {
+                                pool_row4(
+                                    &mut y_part3[o..][..cnt5],
+                                    &mut arg_part6[o..][..cnt5],
+                                    &inputs
+                                        .x[(((n * C + c) * H + 2 * i) * W)
+                                        as usize..][..2 * (cnt5 - 1) + 2],
+                                    &inputs
+                                        .x[(((n * C + c) * H + (2 * i + 1)) * W)
+                                        as usize..][..2 * (cnt5 - 1) + 2],
+                                );
+                                o += cnt5;
                             }
                         }
                     }
-                }
-            },
-        );
+                },
+            );
+        }
     }
 }
 #[allow(dead_code)]
@@ -282,41 +307,69 @@ pub fn backward_threads(
             tensor_len(&[dim(N), dim(C), dim(H), dim(W)]),
         );
     }
-    if let ::core::option::Option::Some(grad16) = grads.x.as_deref_mut() {
+    if let ::core::option::Option::Some(grad7) = grads.x.as_deref_mut() {
         split_rows(
-            &mut grad16[..],
+            &mut grad7[..],
             dim(N),
             threads,
-            |first19: usize, count20: usize, grad16: &mut [f32]| {
-                let first19 = first19 as i64;
-                let count20 = count20 as i64;
-                for n in first19.max(0)..(N - 1).min(count20 + first19 - 1) + 1 {
-                    for c in 0..C {
-                        for i in 0..floor_div(H - 2, 2) + 1 {
-                            for j in 0..floor_div(W - 2, 2) + 1 {
-                                let mut best21 = 0.0_f32;
-                                let mut found22 = false;
-                                let mut arg23: i64 = 0;
-                                let mut arg24: i64 = 0;
-                                for a_p in 0..=1 {
-                                    for b_p in 0..=1 {
-                                        let x25 = inputs
-                                            .x[(((n * C + c) * H + (a_p + 2 * i)) * W + (b_p + 2 * j))
-                                            as usize];
-                                        if !found22 || x25 > best21 {
-                                            best21 = x25;
-                                            found22 = true;
-                                            arg23 = a_p;
-                                            arg24 = b_p;
-                                        }
-                                    }
-                                }
-                                if found22 {
-                                    grad16[((((n - first19) * C + c) * H + (arg23 + 2 * i)) * W
-                                        + (arg24 + 2 * j)) as usize]
-                                        += seeds
+            |first10: usize, count11: usize, grad7: &mut [f32]| {
+                let first10 = first10 as i64;
+                let count11 = count11 as i64;
+                {
+                    /// One row of windows; not inlined, so that its slices do not alias and the loop vectorises.
+                    #[inline(never)]
+                    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+                    fn pool_row12(g: &[f32], a: &[u8], d0: &mut [f32], d1: &mut [f32]) {
+                        let full = g
+                            .len()
+                            .min(a.len())
+                            .min(d0.len() / 2)
+                            .min(d1.len() / 2);
+                        for (((&gv, &arg), q0), q1) in g[..full]
+                            .iter()
+                            .zip(a.iter())
+                            .zip(d0.chunks_exact_mut(2))
+                            .zip(d1.chunks_exact_mut(2))
+                        {
+                            q0[0] += if arg == 0 { gv } else { 0.0_f32 };
+                            q0[1] += if arg == 1 { gv } else { 0.0_f32 };
+                            q1[0] += if arg == 2 { gv } else { 0.0_f32 };
+                            q1[1] += if arg == 3 { gv } else { 0.0_f32 };
+                        }
+                        for j in full..g.len() {
+                            let gv = g[j];
+                            let arg = a[j];
+                            let q0 = &mut d0[2 * j..];
+                            let q1 = &mut d1[2 * j..];
+                            q0[0] += if arg == 0 { gv } else { 0.0_f32 };
+                            q0[1] += if arg == 1 { gv } else { 0.0_f32 };
+                            q1[0] += if arg == 2 { gv } else { 0.0_f32 };
+                            q1[1] += if arg == 3 { gv } else { 0.0_f32 };
+                        }
+                    }
+                    let cnt13 = dim(floor_div(W - 2, 2) + 1);
+                    if cnt13 > 0 {
+                        for n in first10.max(0)..(N - 1).min(count11 + first10 - 1) + 1 {
+                            for c in 0..C {
+                                for i in 0..floor_div(H - 2, 2) + 1 {
+                                    let [d0, d1] = rows_mut(
+                                        &mut grad7[..],
+                                        [
+                                            ((((n - first10) * C + c) * H + 2 * i) * W) as usize,
+                                            ((((n - first10) * C + c) * H + (2 * i + 1)) * W) as usize,
+                                        ],
+                                        2 * (cnt13 - 1) + 2,
+                                    );
+                                    pool_row12(
+                                        &seeds
                                             .y[(((n * C + c) * (floor_div(H - 2, 2) + 1) + i)
-                                            * (floor_div(W - 2, 2) + 1) + j) as usize];
+                                            * (floor_div(W - 2, 2) + 1)) as usize..][..cnt13],
+                                        &values
+                                            .y_arg[(((n * C + c) * (floor_div(H - 2, 2) + 1) + i)
+                                            * (floor_div(W - 2, 2) + 1)) as usize..][..cnt13],
+                                        d0,
+                                        d1,
+                                    );
                                 }
                             }
                         }
@@ -329,19 +382,6 @@ pub fn backward_threads(
 #[allow(dead_code)]
 /// The derivation of the backward pass: a LaTeX fragment (amsmath).
 pub const DERIVATION: &str = "This document derives how the error $E$ changes with every input and weight of the model below, step by step, in the manner of the blog post ``Backpropagation with shared weights in convolutional neural networks'', and carries the derivation to the end: the chain rule through every equation, the sum over every occurrence of a shared weight, and the elimination of the Kronecker deltas with exact boundary conditions.\n\n\\section{The model}\n\nThe model is written in index notation. The sizes $N$, $C$, $H$, $W$ are fixed when the model runs. Its tensors, each with the range of every index:\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.197\\linewidth}p{0.354\\linewidth}p{0.393\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Tensor} & \\raggedright\\textbf{Kind} & \\raggedright\\textbf{Indices} \\tabularnewline\n\\hline\n\\raggedright $x_{n,c,p,q}$ & \\raggedright input (gets a gradient) & \\raggedright $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le p \\le H-1$, $0 \\le q \\le W-1$ \\tabularnewline\n\\raggedright $y_{n,c,i,j}$ & \\raggedright defined by an equation; output & \\raggedright $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le i \\le \\lfloor (H-2)/2 \\rfloor$, $0 \\le j \\le \\lfloor (W-2)/2 \\rfloor$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\nThe equations, in the order they are computed:\n\n\\begin{align*}\ny_{n,c,i,j} &= \\max_{0 \\le a \\le 1} \\max_{0 \\le b \\le 1} x_{n,c,2i+a,2j+b}\n\\end{align*}\n\nRanges that are not written are inferred: each index takes every value for which every read stays inside its tensor (a ``valid'' convolution). A maximum passes its gradient to the first maximal element (in row-major order of its indices), as PyTorch does; $\\operatorname*{arg\\,max}$ below means that first one. The output is $y$; $E$ is the error, computed from the output downstream.\n\n\\section{Where each leaf occurs}\n\nA leaf's gradient collects a term from every place the leaf is read. For each read: the statement, the read, the elements it reaches, the index points of the statement that read one such element, and how many they are.\n\n\\subsection{$x$, read once}\n\n\\begin{center}\\small\\renewcommand{\\arraystretch}{1.35}\n\\begin{tabular}{@{}p{0.115\\linewidth}p{0.151\\linewidth}p{0.151\\linewidth}p{0.337\\linewidth}p{0.133\\linewidth}@{}}\n\\hline\n\\raggedright\\textbf{Statement} & \\raggedright\\textbf{Read} & \\raggedright\\textbf{Element} & \\raggedright\\textbf{Index points per element} & \\raggedright\\textbf{How many} \\tabularnewline\n\\hline\n\\raggedright $y_{n,c,i,j}$ & \\raggedright $x_{n,c,2i+a,2j+b}$ & \\raggedright $x_{k,l,m,p}$, every element & \\raggedright $n = k$, $c = l$, $a = m-2i$, $b = p-2j$, $\\max(0, \\lceil (m-1)/2 \\rceil) \\le i \\le \\min(\\lfloor (H-2)/2 \\rfloor, \\lfloor m/2 \\rfloor)$, $\\max(0, \\lceil (p-1)/2 \\rceil) \\le j \\le \\min(\\lfloor (W-2)/2 \\rfloor, \\lfloor p/2 \\rfloor)$ & \\raggedright $(\\min(\\lfloor (H-2)/2 \\rfloor, \\lfloor m/2 \\rfloor)-\\max(0, \\lceil (m-1)/2 \\rceil)+1)$$\\times$$(\\min(\\lfloor (W-2)/2 \\rfloor, \\lfloor p/2 \\rfloor)-\\max(0, \\lceil (p-1)/2 \\rceil)+1)$ \\tabularnewline\n\\hline\n\\end{tabular}\n\\end{center}\n\n\\section{The chain rule through the statements}\n\nWrite $\\bar{v} = \\frac{\\partial E}{\\partial v}$ for the adjoint of any quantity $v$: how the error changes with it. The statements form a DAG. Going backwards from the output, a tensor's adjoint is the sum, over every statement that reads it and every index point of that statement, of the reader's adjoint times the local derivative (the multivariable chain rule). A Kronecker delta $\\delta_{g,k}$ (1 when $g = k$, else 0) selects the index points that read the element.\n\n\\subsection{$\\bar{y}$}\n\n\\begin{align*}\n\\bar{y}_{j,k,l,m} &= \\frac{\\partial E}{\\partial y_{j,k,l,m}} \\qquad \\text{(given: the seed)}\n\\end{align*}\n\n\\section{Shared weights: every occurrence, every position}\n\nA weight is shared when it is used for many connections: at every position of a convolution, and possibly in several statements. As in the seed, the gradient sums the contributions of every occurrence and every position, instead of, for example, taking their average: $\\frac{\\partial E}{\\partial w} = \\sum_i \\frac{\\partial E}{\\partial y^l_i}\\, \\frac{\\partial y^l_i}{\\partial w}$, where $i$ runs over the nodes of the layer $y^l$ that use $w$.\n\nWhy summation? When the paths from a weight (applied at different locations) merge, they do so with summation. The error depends on $w$ only through the nodes that read it; a small change $\\varepsilon$ in $w$ moves each of those nodes by its own partial derivative times $\\varepsilon$, and the changes reach the error added together (convolution sums its paths in the dot product, and so do fully connected layers).\n\n\\subsection{The gradient of $x$: one occurrence}\n\nFor the element $x_{k,l,m,p}$, summing over every index point of the statement that reads it:\n\n\\begin{align*}\n\\bar{x}_{k,l,m,p} &= \\frac{\\partial E}{\\partial x_{k,l,m,p}} \\\\\n &= \\sum_{n,c,i,j} \\frac{\\partial E}{\\partial y_{n,c,i,j}}\\, \\frac{\\partial y_{n,c,i,j}}{\\partial x_{k,l,m,p}} \\\\\n &= \\sum_{n,c,i,j,a,b} \\delta_{n,\\,k}\\, \\delta_{c,\\,l}\\, \\delta_{2i+a,\\,m}\\, \\delta_{2j+b,\\,p}\\, \\bar{y}_{n,c,i,j} \\\\\n& \\qquad \\left[(a, b) = \\operatorname*{arg\\,max}_{0 \\le a' \\le 1,\\, 0 \\le b' \\le 1} x_{n,c,2i+a',2j+b'}\\right]\n\\end{align*}\n\n\\section{Eliminating the Kronecker deltas}\n\nEach term above is a sum over the index points of one occurrence, with a delta that keeps only the points reading the element. Solving the delta's equations for summation variables removes those sums; the ranges of the solved variables become the bounds of the remaining sums (a maximum of lower limits, a minimum of upper limits) or conditions on the element, and a stride adds a divisibility condition. What is left is the gather form: each element sums only over the points that read it.\n\n\\subsection{$\\bar{x}$}\n\nThe read $x_{n,c,2i+a,2j+b}$ in $y_{n,c,i,j}$: the delta is non-zero only where $n = k$ and $c = l$ and $2i+a = m$ and $2j+b = p$. (The sum runs over every index point of the statement: $0 \\le n \\le N-1$, $0 \\le c \\le C-1$, $0 \\le i \\le \\lfloor (H-2)/2 \\rfloor$, $0 \\le j \\le \\lfloor (W-2)/2 \\rfloor$, $0 \\le a \\le 1$, $0 \\le b \\le 1$.) Solving for the summation variables: $n = k$, $c = l$, $a = m-2i$, $b = p-2j$. \n\nThe range $0 \\le n \\le N-1$ of the eliminated $n$ becomes $0 \\le k \\le N-1$, which every element satisfies. The range $0 \\le c \\le C-1$ of the eliminated $c$ becomes $0 \\le l \\le C-1$, which every element satisfies. The range $0 \\le a \\le 1$ of the eliminated $a$ becomes $0 \\le m-2i \\le 1$, a bound on the remaining sum. The range $0 \\le b \\le 1$ of the eliminated $b$ becomes $0 \\le p-2j \\le 1$, a bound on the remaining sum. So $i$ runs over $\\max(0, \\lceil (m-1)/2 \\rceil) \\le i \\le \\min(\\lfloor (H-2)/2 \\rfloor, \\lfloor m/2 \\rfloor)$. So $j$ runs over $\\max(0, \\lceil (p-1)/2 \\rceil) \\le j \\le \\min(\\lfloor (W-2)/2 \\rfloor, \\lfloor p/2 \\rfloor)$. \n\n\\begin{align*}\n & \\sum_{n,c,i,j,a,b} \\delta_{n,\\,k}\\, \\delta_{c,\\,l}\\, \\delta_{2i+a,\\,m}\\, \\delta_{2j+b,\\,p}\\, \\bar{y}_{n,c,i,j} \\\\\n& \\qquad \\left[(a, b) = \\operatorname*{arg\\,max}_{0 \\le a' \\le 1,\\, 0 \\le b' \\le 1} x_{n,c,2i+a',2j+b'}\\right] \\\\\n &=  \\sum_{i=\\max(0, \\lceil (m-1)/2 \\rceil)}^{\\min(\\lfloor (H-2)/2 \\rfloor, \\lfloor m/2 \\rfloor)} \\sum_{j=\\max(0, \\lceil (p-1)/2 \\rceil)}^{\\min(\\lfloor (W-2)/2 \\rfloor, \\lfloor p/2 \\rfloor)} \\bar{y}_{k,l,i,j} \\\\\n& \\qquad \\left[(m-2i, p-2j) = \\operatorname*{arg\\,max}_{0 \\le a' \\le 1,\\, 0 \\le b' \\le 1} x_{k,l,2i+a',2j+b'}\\right]\n\\end{align*}\n\n\\section{Results}\n\nThe gradient of $x$, for $0 \\le k \\le N-1$, $0 \\le l \\le C-1$, $0 \\le m \\le H-1$, $0 \\le p \\le W-1$:\n\n\\[\n\\boxed{\\begin{aligned}\n\\bar{x}_{k,l,m,p} &=  \\sum_{i=\\max(0, \\lceil (m-1)/2 \\rceil)}^{\\min(\\lfloor (H-2)/2 \\rfloor, \\lfloor m/2 \\rfloor)} \\sum_{j=\\max(0, \\lceil (p-1)/2 \\rceil)}^{\\min(\\lfloor (W-2)/2 \\rfloor, \\lfloor p/2 \\rfloor)} \\bar{y}_{k,l,i,j} \\\\\n& \\qquad \\left[(m-2i, p-2j) = \\operatorname*{arg\\,max}_{0 \\le a' \\le 1,\\, 0 \\le b' \\le 1} x_{k,l,2i+a',2j+b'}\\right]\n\\end{aligned}}\n\\]\n\nwhere the adjoints of the other tensors are computed first, in this order:\n\n\\begin{align*}\n\\bar{y}_{j,k,l,m} &= \\frac{\\partial E}{\\partial y_{j,k,l,m}} \\qquad \\text{(the seed)}\n\\end{align*}\n\n";
-#[allow(dead_code)]
-/// `b[idx]` in a row-major tensor with extents `ext`, zero outside (zero padding).
-#[inline(always)]
-fn at<const N: usize>(b: &[f32], idx: [i64; N], ext: [i64; N]) -> f32 {
-    let mut off = 0i64;
-    for (&i, &e) in idx.iter().zip(ext.iter()) {
-        if i < 0 || i >= e {
-            return 0.0_f32;
-        }
-        off = off * e + i;
-    }
-    b[off as usize]
-}
 #[allow(dead_code)]
 /// Panics when the sizes give an index range fewer than zero points.
 #[track_caller]
@@ -369,6 +409,34 @@ fn dim(e: i64) -> usize {
 #[inline(always)]
 fn floor_div(a: i64, b: i64) -> i64 {
     a.div_euclid(b)
+}
+#[allow(dead_code)]
+/// Disjoint rows `buf[start .. start + len]`, one per start (the rows do not overlap).
+#[track_caller]
+fn rows_mut<'b, E, const K: usize>(
+    buf: &'b mut [E],
+    starts: [usize; K],
+    len: usize,
+) -> [&'b mut [E]; K] {
+    let mut order = [0usize; K];
+    for (k, o) in order.iter_mut().enumerate() {
+        *o = k;
+    }
+    order.sort_unstable_by_key(|&k| starts[k]);
+    let mut out: [::core::option::Option<&'b mut [E]>; K] = [const {
+        ::core::option::Option::None
+    }; K];
+    let mut rest = buf;
+    let mut at = 0usize;
+    for k in order {
+        let gap = starts[k].checked_sub(at).expect("sharegrad: rows_mut: rows overlap");
+        let (_, tail) = ::core::mem::take(&mut rest).split_at_mut(gap);
+        let (row, tail) = tail.split_at_mut(len);
+        out[k] = ::core::option::Option::Some(row);
+        rest = tail;
+        at = starts[k] + len;
+    }
+    out.map(|r| r.expect("sharegrad: rows_mut: every row is cut"))
 }
 #[allow(dead_code)]
 /// A size as the `i64` the index arithmetic uses.
@@ -405,6 +473,41 @@ fn split_rows<
                 s.spawn(move || f(first, count, part));
             } else {
                 f(first, count, part);
+            }
+            first += count;
+        }
+    });
+}
+#[allow(dead_code)]
+/// Runs `f(first, count, part, aux_part)` for contiguous runs of rows of `buf` and of `aux` (each `rows` rows of equal length), one run per thread on up to `threads` scoped threads; the parts hold rows `first .. first + count`. With one run, on the calling thread.
+fn split_rows2<
+    E: ::core::marker::Send,
+    A: ::core::marker::Send,
+    F: Fn(usize, usize, &mut [E], &mut [A]) + ::core::marker::Sync,
+>(buf: &mut [E], aux: &mut [A], rows: usize, threads: usize, f: F) {
+    let parts = threads.clamp(1, rows.max(1));
+    if parts == 1 {
+        f(0, rows, buf, aux);
+        return;
+    }
+    let (row_len, aux_len) = (buf.len() / rows, aux.len() / rows);
+    let per = rows.div_ceil(parts);
+    let f = &f;
+    ::std::thread::scope(|s| {
+        let (mut rest, mut aux_rest) = (buf, aux);
+        let mut first = 0;
+        while first < rows {
+            let count = per.min(rows - first);
+            let (part, tail) = ::core::mem::take(&mut rest)
+                .split_at_mut(count * row_len);
+            let (aux_part, aux_tail) = ::core::mem::take(&mut aux_rest)
+                .split_at_mut(count * aux_len);
+            rest = tail;
+            aux_rest = aux_tail;
+            if first + count < rows {
+                s.spawn(move || f(first, count, part, aux_part));
+            } else {
+                f(first, count, part, aux_part);
             }
             first += count;
         }

@@ -25,6 +25,7 @@ use std::fmt;
 use std::fmt::Write as _;
 
 mod gemm;
+mod pool;
 mod rows;
 mod winner;
 use rows::{Chunk, RowInit, RowTerm};
@@ -386,6 +387,10 @@ struct Gen<'m> {
     row_reads: BTreeMap<ReadKey, String>,
     /// The loop range of a target's first index inside a thread's chunk.
     chunk_loop: Option<(String, Range)>,
+    /// Statements whose forward records each window's arg-max for the
+    /// backward (see `pool`), with the private field of `Values` that
+    /// holds the record.
+    records: BTreeMap<usize, String>,
 }
 
 /// A leaf gradient's code in `backward`, kept until every adjoint is done.
@@ -414,6 +419,7 @@ const RESERVED: &[&str] = &[
     "forward_threads",
     "threads",
     "split_rows",
+    "split_rows2",
     "split_sum",
     "run_tasks",
     "GradTask",
@@ -437,6 +443,7 @@ const RESERVED: &[&str] = &[
     "sq",
     "floor_div",
     "ceil_div",
+    "rows_mut",
     "new",
     "self",
     "Self",
@@ -505,6 +512,7 @@ impl<'m> Gen<'m> {
             enclosing: Vec::new(),
             row_reads: BTreeMap::new(),
             chunk_loop: None,
+            records: BTreeMap::new(),
         };
         g.ident = tensor_idents(p);
         for s in &p.sizes {
@@ -1504,6 +1512,14 @@ impl<'m> Gen<'m> {
                 any = true;
             }
         }
+        for (st, id) in &self.records {
+            let y = &self.p.statements[*st].lhs;
+            let _ = writeln!(
+                s,
+                "/// Private: where the maximum of each window of `{}` is (its position in the window, row-major), recorded by [`forward`] for [`backward`].\n{id}: ::std::vec::Vec<u8>,",
+                self.ident[*y]
+            );
+        }
         s.push_str(&self.marker(false, true, any));
         s.push_str("}\n");
         s
@@ -1519,6 +1535,10 @@ impl<'m> Gen<'m> {
                 let len = self.len_code(t);
                 let _ = write!(fields, "{}: ::std::vec![{z}; {}],", self.ident[t], len.text);
             }
+        }
+        for (st, id) in self.records.clone() {
+            let len = self.len_code(self.p.statements[st].lhs);
+            let _ = write!(fields, "{id}: ::std::vec![0u8; {}],", len.text);
         }
         if self
             .marker(false, true, self.p.tensors.iter().any(|t| !t.is_leaf()))
@@ -1726,7 +1746,7 @@ impl<'m> Gen<'m> {
         body.push_str(&self.leaf_checks());
         body.push_str(&self.value_checks());
         let mut doc = String::from("/// Computes every defined tensor from the inputs (overwrites `values`):\n///\n/// ```text\n");
-        for st in &self.p.statements {
+        for (si, st) in self.p.statements.iter().enumerate() {
             let t = st.lhs;
             let tensor = &self.p.tensors[t];
             let text = if tensor.auxiliary {
@@ -1778,6 +1798,10 @@ impl<'m> Gen<'m> {
             );
             if let Some(lines) = gemm {
                 body.push_str(&lines?);
+                continue;
+            }
+            if let Some(lines) = self.pool_forward(si, &levels, &whole, &part, chunk.as_ref()) {
+                body.push_str(&lines);
                 continue;
             }
             if let Some(lines) =
@@ -2745,6 +2769,7 @@ impl<'m> Gen<'m> {
                 ),
                 "split_sum" => "/// Runs `f(first, count)` for contiguous runs of `0..n`, one run per thread on up to `threads` scoped threads, and returns the results in order. With one run, on the calling thread.\nfn split_sum<R: ::core::marker::Send, F: Fn(usize, usize) -> R + ::core::marker::Sync>(n: usize, threads: usize, f: F) -> ::std::vec::Vec<R> { let parts = threads.clamp(1, n.max(1)); let per = n.div_ceil(parts).max(1); if parts == 1 { return ::std::vec![f(0, n)]; } let f = &f; ::std::thread::scope(|s| { let handles: ::std::vec::Vec<_> = (per..n).step_by(per).map(|first| { let count = per.min(n - first); s.spawn(move || f(first, count)) }).collect(); let mut out = ::std::vec![f(0, per.min(n))]; for h in handles { out.push(h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e))); } out }) }".into(),
                 "split_rows" => "/// Runs `f(first, count, part)` for contiguous runs of rows of `buf` (`rows` rows of equal length), one run per thread on up to `threads` scoped threads; `part` holds rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows<E: ::core::marker::Send, F: Fn(usize, usize, &mut [E]) + ::core::marker::Sync>(buf: &mut [E], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf); return; } let row_len = buf.len() / rows; let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let mut rest = buf; let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); rest = tail; if first + count < rows { s.spawn(move || f(first, count, part)); } else { f(first, count, part); } first += count; } }); }".into(),
+                "split_rows2" => "/// Runs `f(first, count, part, aux_part)` for contiguous runs of rows of `buf` and of `aux` (each `rows` rows of equal length), one run per thread on up to `threads` scoped threads; the parts hold rows `first .. first + count`. With one run, on the calling thread.\nfn split_rows2<E: ::core::marker::Send, A: ::core::marker::Send, F: Fn(usize, usize, &mut [E], &mut [A]) + ::core::marker::Sync>(buf: &mut [E], aux: &mut [A], rows: usize, threads: usize, f: F) { let parts = threads.clamp(1, rows.max(1)); if parts == 1 { f(0, rows, buf, aux); return; } let (row_len, aux_len) = (buf.len() / rows, aux.len() / rows); let per = rows.div_ceil(parts); let f = &f; ::std::thread::scope(|s| { let (mut rest, mut aux_rest) = (buf, aux); let mut first = 0; while first < rows { let count = per.min(rows - first); let (part, tail) = ::core::mem::take(&mut rest).split_at_mut(count * row_len); let (aux_part, aux_tail) = ::core::mem::take(&mut aux_rest).split_at_mut(count * aux_len); rest = tail; aux_rest = aux_tail; if first + count < rows { s.spawn(move || f(first, count, part, aux_part)); } else { f(first, count, part, aux_part); } first += count; } }); }".into(),
                 "run_tasks" => "/// A leaf gradient's code, given its share of the threads.\ntype GradTask<'a> = ::std::boxed::Box<dyn FnOnce(usize) + ::core::marker::Send + 'a>;\n/// Runs the requested leaf gradients' code, `(requested, cost, code)`. With two or more requested and `threads >= 2`, side by side on `workers = min(threads, requested)` scoped threads, each task with its worker's share of `threads` (`threads / workers`, one more for the first `threads % workers` workers), when dealing the tasks out largest first, each to the least loaded worker, leaves no worker more than 1.2 times an even share of the cost; otherwise one after another, each with all `threads`.\nfn run_tasks<'a>(threads: usize, tasks: ::std::vec::Vec<(bool, f64, GradTask<'a>)>) { let mut tasks: ::std::vec::Vec<(f64, GradTask<'a>)> = tasks.into_iter().filter(|t| t.0).map(|t| (t.1, t.2)).collect(); let workers = threads.min(tasks.len()); if workers >= 2 { tasks.sort_by(|a, b| b.0.total_cmp(&a.0)); let total: f64 = tasks.iter().map(|t| t.0).sum(); let mut load = ::std::vec![0.0f64; workers]; let mut lane_of = ::std::vec::Vec::with_capacity(tasks.len()); for t in &tasks { let mut w = 0; for k in 1..workers { if load[k] < load[w] { w = k; } } load[w] += t.0; lane_of.push(w); } let most = load.iter().fold(0.0f64, |m, &l| m.max(l)); if most * workers as f64 <= 1.2 * total { let mut lanes: ::std::vec::Vec<::std::vec::Vec<GradTask<'a>>> = (0..workers).map(|_| ::std::vec::Vec::new()).collect(); for ((_, run), w) in tasks.into_iter().zip(lane_of) { lanes[w].push(run); } let share = |w: usize| threads / workers + usize::from(w < threads % workers); ::std::thread::scope(|s| { let mut lanes = lanes.into_iter().enumerate(); let mine = lanes.next().map(|(_, l)| l).unwrap_or_default(); let handles: ::std::vec::Vec<_> = lanes.map(|(w, lane)| { let n = share(w); s.spawn(move || { for run in lane { run(n); } }) }).collect(); for run in mine { run(share(0)); } for h in handles { h.join().unwrap_or_else(|e| ::std::panic::resume_unwind(e)); } }); return; } } for (_, run) in tasks { run(threads); } }".into(),
                 "dim" => "/// The number of points of a range with `e = hi - lo + 1` (0 when empty).\n#[inline(always)]\nfn dim(e: i64) -> usize { if e > 0 { e as usize } else { 0 } }".into(),
                 "check_len" => "/// Panics unless a slice has the length its index ranges give it.\n#[track_caller]\nfn check_len(what: &str, actual: usize, expected: usize) { if actual != expected { panic!(\"sharegrad: {what} has length {actual}, expected {expected}\"); } }".into(),
@@ -2757,6 +2782,7 @@ impl<'m> Gen<'m> {
                 "relu" => format!("/// `max(x, 0)`; `relu'(0) = 0`.\n#[inline]\nfn relu{g}(x: {ty}) -> {ty} {{ if x <= {zero} {{ {zero} }} else {{ x }} }}"),
                 "max2" => format!("/// The larger of two (the first on ties).\n#[inline]\nfn max2{g}(a: {ty}, b: {ty}) -> {ty} {{ if b > a {{ b }} else {{ a }} }}"),
                 "sq" => format!("/// `x^2`.\n#[inline(always)]\nfn sq{g}(x: {ty}) -> {ty} {{ x * x }}"),
+                "rows_mut" => "/// Disjoint rows `buf[start .. start + len]`, one per start (the rows do not overlap).\n#[track_caller]\nfn rows_mut<'b, E, const K: usize>(buf: &'b mut [E], starts: [usize; K], len: usize) -> [&'b mut [E]; K] { let mut order = [0usize; K]; for (k, o) in order.iter_mut().enumerate() { *o = k; } order.sort_unstable_by_key(|&k| starts[k]); let mut out: [::core::option::Option<&'b mut [E]>; K] = [const { ::core::option::Option::None }; K]; let mut rest = buf; let mut at = 0usize; for k in order { let gap = starts[k].checked_sub(at).expect(\"sharegrad: rows_mut: rows overlap\"); let (_, tail) = ::core::mem::take(&mut rest).split_at_mut(gap); let (row, tail) = tail.split_at_mut(len); out[k] = ::core::option::Option::Some(row); rest = tail; at = starts[k] + len; } out.map(|r| r.expect(\"sharegrad: rows_mut: every row is cut\")) }".into(),
                 "floor_div" => "/// `floor(a / b)` for `b > 0`.\n#[inline(always)]\nfn floor_div(a: i64, b: i64) -> i64 { a.div_euclid(b) }".into(),
                 "ceil_div" => "/// `ceil(a / b)` for `b > 0`.\n#[inline(always)]\nfn ceil_div(a: i64, b: i64) -> i64 { -((-a).div_euclid(b)) }".into(),
                 _ => String::new(),

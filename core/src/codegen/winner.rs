@@ -19,18 +19,20 @@ use crate::ir::{Adjoint, Cond, Contribution, Expr, Pred, Range, Read, Slot};
 use crate::poly::Poly;
 
 /// One contribution, taken apart.
-struct Winner<'e> {
+pub(super) struct Winner<'e> {
     /// The window's variables, in the order of the arg-max's binders.
-    window: Vec<String>,
+    pub window: Vec<String>,
     /// The other sums (the statement's points), outermost first.
-    outer: Vec<(String, Range)>,
-    binders: &'e [(String, Range)],
-    body: &'e Expr,
+    pub outer: Vec<(String, Range)>,
+    /// The arg-max's binders and their ranges.
+    pub binders: &'e [(String, Range)],
+    /// What the arg-max searches.
+    pub body: &'e Expr,
     /// The value passed back: the other factors.
-    value: Expr,
+    pub value: Expr,
 }
 
-fn analyse(c: &Contribution) -> Option<Winner<'_>> {
+pub(super) fn analyse(c: &Contribution) -> Option<Winner<'_>> {
     let sc = &c.scatter;
     let mut negative = false;
     let mut fs = Vec::new();
@@ -190,6 +192,11 @@ impl<'m> Gen<'m> {
         target: &str,
         chunk: Option<(&Chunk, &str)>,
     ) -> Res<Vec<String>> {
+        // Windows that tile rows: a row of them at a time.
+        let pooled = chunk.map(|(ch, v)| (ch, v, &levels[0].1));
+        if let Some(code) = self.pool_winner(tensor, c, w, target, pooled) {
+            return Ok(vec![code]);
+        }
         // Reads that stay in range over the windows are indexed directly.
         let mut in_range: Vec<(String, Range)> = w.outer.clone();
         in_range.extend(w.binders.iter().cloned());
