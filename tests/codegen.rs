@@ -874,6 +874,8 @@ fn pooled_maxima_with_ties_match_evaluator_and_hand() {
     let mut cases = Vec::new();
     for f in [
         "tests/layouts/pool_windows.eq",
+        "tests/layouts/pool_channels_last.eq",
+        "tests/layouts/pool_max_plus_term.eq",
         "tests/fixtures/maxpool1d_stride2/model.eq",
         "bench/models/maxpool2d.eq",
     ] {

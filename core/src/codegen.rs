@@ -1353,7 +1353,7 @@ impl<'m> Gen<'m> {
                         }
                     }
                 }
-                (!tests.is_empty()).then(|| tests.join(" && "))
+                (!tests.is_empty()).then(|| all_of(&tests))
             }
         }
     }
@@ -2350,7 +2350,7 @@ impl<'m> Gen<'m> {
         } else {
             vec![format!(
                 "if {} {{ {} }}",
-                conds[0].join(" && "),
+                all_of(&conds[0]),
                 lines.join(" ")
             )]
         })
@@ -2373,11 +2373,7 @@ impl<'m> Gen<'m> {
             if conds.is_empty() {
                 lines
             } else {
-                vec![format!(
-                    "if {} {{ {} }}",
-                    conds.join(" && "),
-                    lines.join(" ")
-                )]
+                vec![format!("if {} {{ {} }}", all_of(conds), lines.join(" "))]
             }
         };
         let v = self.var(var);
@@ -2475,7 +2471,7 @@ impl<'m> Gen<'m> {
             );
             lines.push(format!(
                 "if {} {{ {fast} }} else {{ {checked} }}",
-                test.join(" && ")
+                all_of(&test)
             ));
             return Ok(lines);
         }
@@ -2505,7 +2501,7 @@ impl<'m> Gen<'m> {
         }
         lines.push(format!(
             "if {} {{ {split_loops} }} else {{ {checked} }}",
-            test.join(" && ")
+            all_of(&test)
         ));
         Ok(lines)
     }
@@ -3130,6 +3126,43 @@ fn unreachable_sum() -> Code {
 /// (outermost first): substitutes each variable's extreme, innermost first,
 /// trying each operand of a `max` (or of a negated `min`) as its lower
 /// bound.
+/// The conjunction of `conds` (each a comparison or a conjunction of
+/// them), each comparison once: two conditions that imply the same range
+/// would otherwise repeat a test, which clippy reports as a boolean
+/// expression that is not minimal.
+fn all_of<S: AsRef<str>>(conds: &[S]) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for c in conds {
+        for t in c.as_ref().split(" && ") {
+            if !seen.contains(&t) {
+                seen.push(t);
+            }
+        }
+    }
+    seen.join(" && ")
+}
+
+/// Whether range inference keeps the index `ix` of a statement's read
+/// inside its dimension: the statement's ranges were inferred (`valid`),
+/// `ix` is affine in exactly one of its left-hand variables `lhs`, and
+/// every other variable of `ix` ranges (in `scope`) over numbers and sizes
+/// only. Those are the indices the inference bounds its variable by, for
+/// every value of the others; `x_{i+j+a}` is not one of them.
+fn inferred_inside(valid: bool, lhs: &[String], scope: &[(String, Range)], ix: &Poly) -> bool {
+    let moving: Vec<&String> = lhs.iter().filter(|v| ix.mentions(v)).collect();
+    let [v] = moving.as_slice() else {
+        return false;
+    };
+    valid
+        && ix.linear_in(v).is_some()
+        && ix.vars().iter().filter(|u| *u != *v).all(|u| {
+            scope
+                .iter()
+                .find(|(name, _)| name == u)
+                .is_some_and(|(_, r)| r.lo.vars().is_empty() && r.hi.vars().is_empty())
+        })
+}
+
 fn provably_nonneg(p: &Poly, enclosing: &[(String, Range)]) -> bool {
     let mut budget = 256;
     nonneg_rec(p, enclosing, &mut budget)

@@ -48,7 +48,7 @@ mod flat;
 mod wino;
 
 use super::rows::{operands, Chunk};
-use super::{as_slice, provably_nonneg, visit_expr, Gen, Level, Prec, Res};
+use super::{all_of, as_slice, provably_nonneg, visit_expr, Gen, Level, Prec, Res};
 use super::{RowInit, RowTerm};
 use crate::ir::{Cond, Expr, Range, Read, Slot};
 use crate::poly::Poly;
@@ -856,7 +856,7 @@ impl<'m> Gen<'m> {
         self.gemm_used = true;
         body.push(format!(
             "if {} {{ {}::gemm({}, {}, {}, {}, {a_buf}, {av}, {b_buf}, {bv}, {c_buf}, {cv}); }}",
-            nonempty.join(" && "),
+            all_of(&nonempty),
             self.runtime,
             sizes[0],
             sizes[1],

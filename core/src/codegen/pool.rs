@@ -24,7 +24,7 @@
 
 use super::rows::Chunk;
 use super::winner::{self, Winner};
-use super::{provably_nonneg, Gen, Level};
+use super::{inferred_inside, provably_nonneg, Gen, Level};
 use crate::ir::{Contribution, Expr, Range, Read, ReduceOp, Slot};
 use crate::poly::Poly;
 
@@ -228,17 +228,29 @@ fn nested_max(e: &Expr) -> Option<(Vec<(String, Range)>, &Read)> {
     }
 }
 
+/// The elements a row of `cnt` windows spans (`cnt` is at least 1): from
+/// the first window's start to the last one's end.
+fn span(stride: i64, width: i64, cnt: &str) -> String {
+    match (stride, width) {
+        (1, 1) => cnt.to_string(),
+        (1, w) => format!("{cnt} + {}", w - 1),
+        (s, w) => format!("{s} * ({cnt} - 1) + {w}"),
+    }
+}
+
 /// The text of one window: the running maximum `m` over the points and,
 /// with `arg`, the position of the first maximal point. `m` is kept to
 /// the end when `keep_max`.
 fn search(w: &Window, arg: bool, keep_max: bool) -> Vec<String> {
     let mut lines = Vec::new();
     let (r0, c0) = w.points[0];
-    lines.push(format!("let mut m = p{r0}[{c0}];"));
+    let n = w.points.len();
+    // Without `keep_max`, the last point does not update `m`.
+    let m = if keep_max || n > 2 { "mut m" } else { "m" };
+    lines.push(format!("let {m} = p{r0}[{c0}];"));
     if arg {
         lines.push("let mut arg = 0u8;".into());
     }
-    let n = w.points.len();
     for (t, (r, c)) in w.points.iter().enumerate().skip(1) {
         if !keep_max && t + 1 == n {
             lines.push(format!("let gt = p{r}[{c}] > m;"));
@@ -293,12 +305,17 @@ impl Stream {
         } else {
             ("", "chunks_exact", format!("r{k}"), format!("p{k}"))
         };
+        let (windows, at) = if stride == 1 {
+            (format!("{name}.len()"), "j".to_string())
+        } else {
+            (format!("{name}.len() / {stride}"), format!("{stride} * j"))
+        };
         Stream {
             param: format!("{name}: &{m}[{ty}]"),
             iter: format!("{name}.{it}({stride})"),
             pat: bind.clone(),
-            windows: format!("{name}.len() / {stride}"),
-            tail: format!("let {bind} = &{m}{name}[{stride} * j..];"),
+            windows,
+            tail: format!("let {bind} = &{m}{name}[{at}..];"),
         }
     }
 }
@@ -340,9 +357,9 @@ impl<'m> Gen<'m> {
         for s in &walk.starts {
             let off = self.offset_i64(s);
             rows.push(format!(
-                "&{buf}[{}..][..{} * ({cnt} - 1) + {width}]",
+                "&{buf}[{}..][..{}]",
                 off.as_usize(),
-                walk.stride,
+                span(walk.stride, width, cnt)
             ));
         }
         rows
@@ -386,7 +403,7 @@ impl<'m> Gen<'m> {
         scope.extend(binders.iter().cloned());
         let valid = !st.bounds_written;
         let lhs = st.vars.clone();
-        let inferred = |ix: &Poly| valid && lhs.iter().any(|v| ix.mentions(v));
+        let inferred = |ix: &Poly| inferred_inside(valid, &lhs, &scope, ix);
         if !inside(self, read, &scope, &inferred) {
             return None;
         }
@@ -515,9 +532,9 @@ impl<'m> Gen<'m> {
         let statement = &self.p.statements[st_index];
         let valid = !statement.bounds_written;
         let lhs = statement.vars.clone();
-        let inferred = |ix: &Poly| valid && lhs.iter().any(|v| ix.mentions(v));
         let mut scope: Vec<(String, Range)> = w.outer.clone();
         scope.extend(w.binders.iter().cloned());
+        let inferred = |ix: &Poly| inferred_inside(valid, &lhs, &scope, ix);
         if !inside(self, body, &scope, &inferred) || !inside(self, value, &w.outer, &|_| false) {
             return None;
         }
@@ -531,13 +548,8 @@ impl<'m> Gen<'m> {
         if delta.index.len() != dims.len() {
             return None;
         }
-        let mut wscope: Vec<(String, Range)> = w.outer.clone();
-        wscope.extend(
-            w.window
-                .iter()
-                .cloned()
-                .zip(w.binders.iter().map(|(_, r)| r.clone())),
-        );
+        let wscope = w.points();
+        let inferred = |ix: &Poly| inferred_inside(valid, &lhs, &wscope, ix);
         if !inside(self, &delta, &wscope, &inferred) {
             return None;
         }
@@ -612,11 +624,10 @@ impl<'m> Gen<'m> {
         let d: Vec<String> = (0..rows).map(|k| format!("d{k}")).collect();
         self.helpers.insert("rows_mut");
         let mut call = vec![format!(
-            "let [{}] = rows_mut(&mut {target}[..], [{}], {} * ({cnt} - 1) + {});",
+            "let [{}] = rows_mut(&mut {target}[..], [{}], {});",
             d.join(", "),
             starts.join(", "),
-            dwalk.stride,
-            window.width
+            span(dwalk.stride, window.width, &cnt)
         )];
         args.extend(d);
         call.push(format!("{fname}({});", args.join(", ")));

@@ -31,7 +31,7 @@
 //! absorb the zero-padded factors, and it sums in chunks of eight lanes
 //! ([`Gen::reduce_nest`]).
 
-use super::{provably_nonneg, read_key, visit_expr, Code, Gen, Level, Prec, ReadKey, Res};
+use super::{all_of, provably_nonneg, read_key, visit_expr, Code, Gen, Level, Prec, ReadKey, Res};
 use crate::ir::{Cond, Expr, Pred, Range, Read, ReduceOp, Slot, SumVar};
 use crate::poly::{Atom, Poly};
 use std::collections::{BTreeMap, BTreeSet};
@@ -936,11 +936,7 @@ impl<'m> Gen<'m> {
                 .filter_map(|c| self.cond(c))
                 .collect();
             if !here.is_empty() {
-                lines = vec![format!(
-                    "if {} {{ {} }}",
-                    here.join(" && "),
-                    lines.join(" ")
-                )];
+                lines = vec![format!("if {} {{ {} }}", all_of(&here), lines.join(" "))];
             }
             if depth > 0 {
                 let (s, slo, shi) = &loops[depth - 1];

@@ -14,7 +14,9 @@
 
 use super::gemm::{expr_mentions, signed_factors};
 use super::rows::Chunk;
-use super::{provably_nonneg, read_key, visit_expr, Gen, Level, Prec, Res, RowInit};
+use super::{
+    all_of, inferred_inside, provably_nonneg, read_key, visit_expr, Gen, Level, Prec, Res, RowInit,
+};
 use crate::ir::{Adjoint, Cond, Contribution, Expr, Pred, Range, Read, Slot};
 use crate::poly::Poly;
 
@@ -30,6 +32,22 @@ pub(super) struct Winner<'e> {
     pub body: &'e Expr,
     /// The value passed back: the other factors.
     pub value: Expr,
+}
+
+impl Winner<'_> {
+    /// The points of the contribution's sums with their ranges: the
+    /// statement's (`outer`), then the window's variables, ranging as the
+    /// arg-max's binders.
+    pub fn points(&self) -> Vec<(String, Range)> {
+        let mut scope = self.outer.clone();
+        scope.extend(
+            self.window
+                .iter()
+                .cloned()
+                .zip(self.binders.iter().map(|(_, r)| r.clone())),
+        );
+        scope
+    }
 }
 
 pub(super) fn analyse(c: &Contribution) -> Option<Winner<'_>> {
@@ -202,13 +220,16 @@ impl<'m> Gen<'m> {
         in_range.extend(w.binders.iter().cloned());
         // So are the statement's own reads when its ranges were inferred:
         // each left-hand index takes exactly the values that keep every read
-        // inside, so an index that moves with one is inside. An index of the
-        // window alone (`x_a` under `\max_{a=0}^{n}`) is not covered by the
+        // inside, so an index that moves with one of them alone is inside.
+        // An index of the window alone (`x_a` under `\max_{a=0}^{n}`) or of
+        // two left-hand indices (`x_{i+j+a}`) is not covered by the
         // inference and must be provably inside, or be checked.
         let statement = &self.p.statements[self.m.gradient.occurrences[c.occurrence].statement];
         let valid = !statement.bounds_written;
         let lhs_vars = statement.vars.clone();
-        let inferred = |ix: &Poly| valid && lhs_vars.iter().any(|v| ix.mentions(v));
+        let mut wscope = w.points();
+        wscope.extend(w.binders.iter().cloned());
+        let inferred = |ix: &Poly| inferred_inside(valid, &lhs_vars, &wscope, ix);
         let saved = self.unchecked.clone();
         for (e, own) in [(w.body, true), (&w.value, false)] {
             visit_expr(e, &mut |x| {
@@ -268,7 +289,7 @@ impl<'m> Gen<'m> {
         });
         body.push(format!(
             "if {} {{ {target}[{} as usize] += {}; }}",
-            tests.join(" && "),
+            all_of(&tests),
             off.at(Prec::Unary),
             value.text
         ));
