@@ -3122,10 +3122,6 @@ fn unreachable_sum() -> Code {
     Code::atom("0")
 }
 
-/// True when `p >= 0` follows from the ranges of the enclosing loops
-/// (outermost first): substitutes each variable's extreme, innermost first,
-/// trying each operand of a `max` (or of a negated `min`) as its lower
-/// bound.
 /// The conjunction of `conds` (each a comparison or a conjunction of
 /// them), each comparison once: two conditions that imply the same range
 /// would otherwise repeat a test, which clippy reports as a boolean
@@ -3163,6 +3159,10 @@ fn inferred_inside(valid: bool, lhs: &[String], scope: &[(String, Range)], ix: &
         })
 }
 
+/// True when `p >= 0` follows from the ranges of the enclosing loops
+/// (outermost first): substitutes each variable's extreme, innermost first,
+/// trying each operand of a `max` (or of a negated `min`) as its lower
+/// bound.
 fn provably_nonneg(p: &Poly, enclosing: &[(String, Range)]) -> bool {
     let mut budget = 256;
     nonneg_rec(p, enclosing, &mut budget)
