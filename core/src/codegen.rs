@@ -910,6 +910,25 @@ impl<'m> Gen<'m> {
         }
     }
 
+    /// Whether every index of `r` stays inside its tensor: proved from the
+    /// enclosing ranges `scope`, or (`inferred`) by the statement's
+    /// inferred ranges.
+    fn read_inside(
+        &self,
+        r: &Read,
+        scope: &[(String, Range)],
+        inferred: &dyn Fn(&Poly) -> bool,
+    ) -> bool {
+        r.index
+            .iter()
+            .zip(&self.p.tensors[r.tensor].dims)
+            .all(|(ix, d)| {
+                inferred(ix)
+                    || (provably_nonneg(&ix.sub(&d.lo), scope)
+                        && provably_nonneg(&d.hi.sub(ix), scope))
+            })
+    }
+
     fn read(&mut self, r: &Read) -> Code {
         let Some(buf) = self.buffer(r) else {
             return self.zero();

@@ -24,7 +24,7 @@
 
 use super::rows::Chunk;
 use super::winner::{self, Winner};
-use super::{inferred_inside, provably_nonneg, Gen, Level};
+use super::{inferred_inside, Gen, Level};
 use crate::ir::{Contribution, Expr, Range, Read, ReduceOp, Slot};
 use crate::poly::Poly;
 
@@ -45,10 +45,11 @@ struct Window {
 
 /// A read walked by windows along the row variable `j`: for each row of
 /// the window, the read at the row's first window (`j` at its lowest,
-/// the column binder at its lowest); and the stride of `j`.
+/// the column binder at its lowest); the stride of `j`; and the window.
 struct Walk {
     starts: Vec<Read>,
     stride: i64,
+    window: Window,
 }
 
 /// The binders' values as numbers, or None.
@@ -142,7 +143,14 @@ fn walk(
             at
         })
         .collect();
-    Some((Walk { starts, stride }, col))
+    Some((
+        Walk {
+            starts,
+            stride,
+            window,
+        },
+        col,
+    ))
 }
 
 /// The rows and points of a window with these binder ranges and column.
@@ -187,24 +195,6 @@ fn window(ranges: &[(i64, i64)], col: Option<usize>) -> Option<Window> {
         points,
         width,
     })
-}
-
-/// Whether every index of `r` stays inside its tensor: proved from the
-/// enclosing ranges, or (`inferred`) given by the statement's inferred
-/// ranges.
-fn inside(
-    g: &Gen<'_>,
-    r: &Read,
-    scope: &[(String, Range)],
-    inferred: &dyn Fn(&Poly) -> bool,
-) -> bool {
-    r.index
-        .iter()
-        .zip(&g.p.tensors[r.tensor].dims)
-        .all(|(ix, d)| {
-            inferred(ix)
-                || (provably_nonneg(&ix.sub(&d.lo), scope) && provably_nonneg(&d.hi.sub(ix), scope))
-        })
 }
 
 /// `maxes` flattened: the binders of directly nested maxima and the read
@@ -271,6 +261,7 @@ fn search(w: &Window, arg: bool, keep_max: bool) -> Vec<String> {
 /// whole windows it holds, and the same binding for window `j` in the
 /// tail.
 struct Stream {
+    name: String,
     param: String,
     iter: String,
     pat: String,
@@ -280,11 +271,11 @@ struct Stream {
 
 impl Stream {
     /// One element per window: `name` of element type `ty`, bound as
-    /// `bind` (`&gv`, `&arg` or `o`, a `&mut`).
-    fn each(name: &str, ty: &str, bind: &str) -> Stream {
-        let out = bind == "o" || bind == "ar";
+    /// `bind` (`&gv` read, or `o` a `&mut` when `out`).
+    fn each(name: &str, ty: &str, bind: &str, out: bool) -> Stream {
         let m = if out { "mut " } else { "" };
         Stream {
+            name: name.to_string(),
             param: format!("{name}: &{m}[{ty}]"),
             iter: format!("{name}.{}()", if out { "iter_mut" } else { "iter" }),
             pat: bind.to_string(),
@@ -316,6 +307,7 @@ impl Stream {
             pat: bind.clone(),
             windows,
             tail: format!("let {bind} = &{m}{name}[{at}..];"),
+            name,
         }
     }
 }
@@ -330,10 +322,10 @@ impl<'m> Gen<'m> {
         let name = self.fresh("pool_row");
         let g = self.fn_generics();
         let first = &streams[0];
-        let head = first.param.split(':').next().unwrap_or("y");
+        let head = &first.name;
         let params: Vec<&str> = streams.iter().map(|s| s.param.as_str()).collect();
         let mut pat = first.pat.clone();
-        let mut iter = first.iter.replacen(head, &format!("{head}[..full]"), 1);
+        let mut iter = format!("{head}[..full]{}", &first.iter[head.len()..]);
         let mut full = format!("let full = {}", first.windows);
         for s in &streams[1..] {
             pat = format!("({pat}, {})", s.pat);
@@ -404,11 +396,11 @@ impl<'m> Gen<'m> {
         let valid = !st.bounds_written;
         let lhs = st.vars.clone();
         let inferred = |ix: &Poly| inferred_inside(valid, &lhs, &scope, ix);
-        if !inside(self, read, &scope, &inferred) {
+        if !self.read_inside(read, &scope, &inferred) {
             return None;
         }
-        let (walk, col) = walk(read, &names, &ranges, j, &j_range.lo, None)?;
-        let window = window(&ranges, col)?;
+        let (walk, _) = walk(read, &names, &ranges, j, &j_range.lo, None)?;
+        let window = &walk.window;
         let buf = self.buffer(read)?;
         let record = self.wants_record(st_index).then(|| {
             let base = format!("{}_arg", self.ident[st.lhs]);
@@ -423,11 +415,11 @@ impl<'m> Gen<'m> {
             id
         });
         let ty = self.ty();
-        let mut streams = vec![Stream::each("y", ty, "o")];
-        let mut body = search(&window, record.is_some(), true);
+        let mut streams = vec![Stream::each("y", ty, "o", true)];
+        let mut body = search(window, record.is_some(), true);
         body.push("*o = m;".into());
         if record.is_some() {
-            streams.push(Stream::each("a", "u8", "ar"));
+            streams.push(Stream::each("a", "u8", "ar", true));
             body.push("*ar = arg;".into());
         }
         for k in 0..window.rows.len() {
@@ -535,7 +527,9 @@ impl<'m> Gen<'m> {
         let mut scope: Vec<(String, Range)> = w.outer.clone();
         scope.extend(w.binders.iter().cloned());
         let inferred = |ix: &Poly| inferred_inside(valid, &lhs, &scope, ix);
-        if !inside(self, body, &scope, &inferred) || !inside(self, value, &w.outer, &|_| false) {
+        if !self.read_inside(body, &scope, &inferred)
+            || !self.read_inside(value, &w.outer, &|_| false)
+        {
             return None;
         }
         // The target, read where the window's points are.
@@ -550,7 +544,7 @@ impl<'m> Gen<'m> {
         }
         let wscope = w.points();
         let inferred = |ix: &Poly| inferred_inside(valid, &lhs, &wscope, ix);
-        if !inside(self, &delta, &wscope, &inferred) {
+        if !self.read_inside(&delta, &wscope, &inferred) {
             return None;
         }
         // The adjoint passed back: one per window, along the row.
@@ -561,7 +555,7 @@ impl<'m> Gen<'m> {
         }
         let (rwalk, col) = walk(body, &binder_names, &ranges, &j, &j_range.lo, None)?;
         let (mut dwalk, _) = walk(&delta, &w.window, &ranges, &j, &j_range.lo, Some(col))?;
-        let window = window(&ranges, col)?;
+        let window = &rwalk.window;
         let vbuf = self.buffer(value)?;
         // The forward's record of this maximum's arg-max, when it made one
         // for the same search; it shares the layout of the statement's
@@ -577,12 +571,12 @@ impl<'m> Gen<'m> {
             .cloned();
         let rows = window.rows.len();
         let ty = self.ty();
-        let mut streams = vec![Stream::each("g", ty, "&gv")];
+        let mut streams = vec![Stream::each("g", ty, "&gv", false)];
         let mut lines = Vec::new();
         if record.is_some() {
-            streams.push(Stream::each("a", "u8", "&arg"));
+            streams.push(Stream::each("a", "u8", "&arg", false));
         } else {
-            lines = search(&window, true, false);
+            lines = search(window, true, false);
             for k in 0..rows {
                 streams.push(Stream::row(k, ty, rwalk.stride, false));
             }

@@ -234,13 +234,7 @@ impl<'m> Gen<'m> {
         for (e, own) in [(w.body, true), (&w.value, false)] {
             visit_expr(e, &mut |x| {
                 if let Expr::Read(r) = x {
-                    let dims = &self.p.tensors[r.tensor].dims;
-                    let inside = r.index.iter().zip(dims).all(|(ix, d)| {
-                        (own && inferred(ix))
-                            || (provably_nonneg(&ix.sub(&d.lo), &in_range)
-                                && provably_nonneg(&d.hi.sub(ix), &in_range))
-                    });
-                    if inside {
+                    if self.read_inside(r, &in_range, &|ix| own && inferred(ix)) {
                         self.unchecked.insert(read_key(r));
                     }
                 }
